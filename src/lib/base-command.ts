@@ -1,0 +1,74 @@
+/**
+ * The one base command: shared flags (--json, --debug, --config), configuration loading,
+ * and the single mapping from errors to messages and exit codes (DESIGN §2).
+ */
+import {Command, Errors, Flags, Interfaces} from '@oclif/core'
+
+import {loadConfig, type ResolvedConfig} from './config.js'
+import {classifyError} from './error-classify.js'
+import {ExitCode} from './errors.js'
+import {flagOverrides} from './flags.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true
+
+  static override baseFlags = {
+    config: Flags.string({
+      description: 'Path to kpipe.yaml (env KPIPE_CONFIG; default ./kpipe.yaml when present)',
+      helpGroup: 'GLOBAL',
+    }),
+    debug: Flags.boolean({description: 'Print stack traces and client logs on errors', helpGroup: 'GLOBAL', default: false}),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected args!: BaseArgs<T>
+  private resolvedConfig?: ResolvedConfig
+
+  public override async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as BaseArgs<T>
+  }
+
+  /** The resolved configuration: flags over environment over kpipe.yaml over defaults. */
+  protected get kpipeConfig(): ResolvedConfig {
+    this.resolvedConfig ??= loadConfig({
+      configPath: this.flags.config,
+      flags: flagOverrides(this.flags as Record<string, unknown>),
+    })
+    return this.resolvedConfig
+  }
+
+  /** Talk for humans: stderr, so stdout stays data; silent under --json. */
+  protected note(message: string): void {
+    this.logToStderr(message)
+  }
+
+  protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
+    if (error instanceof Errors.ExitError) throw error
+    const kpipeError = classifyError(error)
+    const debug = process.argv.includes('--debug')
+    if (this.jsonEnabled()) {
+      this.logJson({
+        error: {kind: kpipeError.kind, message: kpipeError.message, hint: kpipeError.hint ?? null, exitCode: kpipeError.exitCode},
+      })
+    }
+    process.stderr.write(`Error: ${kpipeError.message}\n`)
+    if (kpipeError.hint) process.stderr.write(`Hint: ${kpipeError.hint}\n`)
+    if (debug || kpipeError.exitCode === ExitCode.internal) {
+      const original = kpipeError.cause instanceof Error ? kpipeError.cause : kpipeError
+      if (debug || kpipeError.exitCode === ExitCode.internal) process.stderr.write(`${original.stack ?? original.message}\n`)
+    }
+    throw new Errors.ExitError(kpipeError.exitCode)
+  }
+}
