@@ -6,7 +6,7 @@ import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
 import {loadConfig, type ResolvedConfig} from './config.js'
 import {classifyError} from './error-classify.js'
-import {ExitCode} from './errors.js'
+import {CheckFailedError} from './errors.js'
 import {flagOverrides} from './flags.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -43,10 +43,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** The resolved configuration: flags over environment over kpipe.yaml over defaults. */
   protected get kpipeConfig(): ResolvedConfig {
     this.resolvedConfig ??= loadConfig({
-      configPath: this.flags.config,
+      configPath: this.configPath(),
       flags: flagOverrides(this.flags as Record<string, unknown>),
     })
     return this.resolvedConfig
+  }
+
+  /** The kpipe.yaml named by --config; a command whose --config means something else overrides this. */
+  protected configPath(): string | undefined {
+    return this.flags.config as string | undefined
   }
 
   /** Talk for humans: stderr, so stdout stays data; silent under --json. */
@@ -58,16 +63,18 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (error instanceof Errors.ExitError) throw error
     const kpipeError = classifyError(error)
     const debug = process.argv.includes('--debug')
-    if (this.jsonEnabled()) {
+    if (this.jsonEnabled() && kpipeError instanceof CheckFailedError && kpipeError.result !== undefined) {
+      this.logJson(kpipeError.result)
+    } else if (this.jsonEnabled()) {
       this.logJson({
         error: {kind: kpipeError.kind, message: kpipeError.message, hint: kpipeError.hint ?? null, exitCode: kpipeError.exitCode},
       })
     }
     process.stderr.write(`Error: ${kpipeError.message}\n`)
     if (kpipeError.hint) process.stderr.write(`Hint: ${kpipeError.hint}\n`)
-    if (debug || kpipeError.exitCode === ExitCode.internal) {
+    if (debug) {
       const original = kpipeError.cause instanceof Error ? kpipeError.cause : kpipeError
-      if (debug || kpipeError.exitCode === ExitCode.internal) process.stderr.write(`${original.stack ?? original.message}\n`)
+      process.stderr.write(`${original.stack ?? original.message}\n`)
     }
     throw new Errors.ExitError(kpipeError.exitCode)
   }

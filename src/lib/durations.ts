@@ -61,7 +61,7 @@ export function parseSize(input: string | number): number {
 export function formatDuration(ms: number): string {
   if (ms < 0) return String(ms)
   if (ms === 0) return '0ms'
-  for (const unit of ['w', 'd', 'h', 'm', 's'] as const) {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
     const size = DURATION_UNITS[unit]!
     if (ms % size === 0) return `${ms / size}${unit}`
   }

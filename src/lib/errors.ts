@@ -42,10 +42,16 @@ function exitCodeOf(kind: ErrorKind): ExitCodeValue {
   }
 }
 
-/** A check ran and found something unhealthy (lag, drift, refused change, integrity mismatch). */
+/**
+ * A check ran and found something unhealthy (lag, drift, refused change, integrity mismatch).
+ * `result` is the command's full result: under --json it is printed instead of an error object,
+ * so a script reads the same document whether the check passed or not.
+ */
 export class CheckFailedError extends KpipeError {
-  constructor(message: string, options: {hint?: string; cause?: unknown} = {}) {
+  readonly result?: unknown
+  constructor(message: string, options: {hint?: string; cause?: unknown; result?: unknown} = {}) {
     super('check', message, options)
+    this.result = options.result
   }
 }
 
