@@ -1,0 +1,454 @@
+/**
+ * The one worker engine (STYLE habit 14; Kafka Connect's WorkerSinkTask is the model). It owns
+ * consuming (kafkajs eachBatch, manual resolve and commit), batching, decoding, dead-lettering,
+ * retries with backoff, backpressure, graceful shutdown, caught-up detection and metrics. A sink
+ * only writes decoded batches and reports what it rejected.
+ *
+ * Guarantees (DESIGN §4): offsets are committed only after the sink write and the dead-letter
+ * write of the same records were acknowledged; a failing sink is retried with backoff while the
+ * partition's batch is held (kafkajs does not fetch past a batch being processed, so memory stays
+ * bounded) and heartbeats keep the membership; nothing is committed past what was written.
+ */
+import type {Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage} from 'kafkajs'
+
+import {errorMessage} from '../errors.js'
+import type {Logger} from '../logging.js'
+import {countDeadLetters, type WorkerMetrics} from '../metrics/worker-metrics.js'
+import {backoffDelay, SINK_BACKOFF, type BackoffPolicy} from './backoff.js'
+import {isCaughtUp, partitionLag, type PartitionPosition} from './caught-up.js'
+import {
+  ERROR_CLASSES,
+  type DecodedRecord,
+  type ErrorClass,
+  type RecordDecoder,
+  type Sink,
+  type SourceRecord,
+  type WorkerSummary,
+} from './types.js'
+import type {DeadLetter} from '../dlq/dead-letter.js'
+
+/** Where dead letters go; DeadLetterProducer in production. */
+export interface DeadLetterSink {
+  send(letters: DeadLetter[], dlqTopic?: string): Promise<void>
+  disconnect(): Promise<void>
+}
+
+export interface EngineOptions<T> {
+  /** Worker name, e.g. `events`: logs, metrics and the kpipe.dlq.worker header. */
+  worker: string
+  kafka: Kafka
+  topic: string
+  dlqTopic: string
+  group: string
+  /** Records per sink write. A fetched batch larger than this is written in slices. */
+  batchSize: number
+  /** Partitions processed at the same time (kafkajs partitionsConsumedConcurrently). */
+  concurrency: number
+  fromBeginning: boolean
+  decode: RecordDecoder<T>
+  sink: Sink<T>
+  deadLetters: DeadLetterSink
+  metrics: WorkerMetrics
+  logger: Logger
+  /** Stop (exit 0) once every assigned partition has lag 0. */
+  stopWhenCaughtUp?: boolean
+  shutdownTimeoutMs: number
+  /** Aborting it starts a graceful shutdown (SIGTERM/SIGINT). */
+  signal?: AbortSignal
+  backoff?: BackoffPolicy
+  /** Fetch sizing: bytes per partition and per fetch response. */
+  maxBytesPerPartition?: number
+  maxBytes?: number
+  sessionTimeoutMs?: number
+  /** Interval of the lag / caught-up poll. */
+  positionPollMs?: number
+  /** Log context of a decoded record (e.g. eventId and correlationId). */
+  describe?(value: T): Record<string, unknown>
+}
+
+class Abandoned extends Error {
+  constructor(reason: string) {
+    super(`batch abandoned: ${reason}`)
+  }
+}
+
+class FatalSinkError extends Error {}
+
+type StopReason = WorkerSummary['stoppedBy']
+
+export class WorkerEngine<T> {
+  private readonly options: Required<Pick<EngineOptions<T>, 'backoff' | 'positionPollMs' | 'sessionTimeoutMs'>> & EngineOptions<T>
+  private consumer?: Consumer
+  private admin?: Admin
+  private stopping = false
+  private stoppedBy?: StopReason
+  private fatal?: unknown
+  private joined = false
+  private assigned: number[] = []
+  private inFlight = 0
+  private readonly idleWaiters: (() => void)[] = []
+  private stopRequested!: Promise<void>
+  private requestStop!: () => void
+  private readonly startedAt = Date.now()
+  private readonly counts = {
+    consumed: 0,
+    written: 0,
+    inserted: 0,
+    deadLettered: 0,
+    commits: 0,
+    sinkRetries: 0,
+    byErrorClass: Object.fromEntries(ERROR_CLASSES.map((c) => [c, 0])) as Record<ErrorClass, number>,
+  }
+  private sinkFailing = false
+
+  constructor(options: EngineOptions<T>) {
+    this.options = {backoff: SINK_BACKOFF, positionPollMs: 1000, sessionTimeoutMs: 30_000, ...options}
+    this.stopRequested = new Promise((resolve) => {
+      this.requestStop = resolve
+    })
+  }
+
+  /** For /readyz. */
+  readiness(): {ready: boolean; reasons: string[]} {
+    const reasons: string[] = []
+    if (this.stopping) reasons.push('shutting down')
+    if (!this.joined) reasons.push('consumer has not joined its group')
+    if (this.sinkFailing) reasons.push(`sink ${this.options.sink.name} is failing`)
+    if (this.options.sink.isReady && !this.options.sink.isReady()) reasons.push(`sink ${this.options.sink.name} is not reachable`)
+    return {ready: reasons.length === 0, reasons}
+  }
+
+  /** Starts a graceful shutdown; run() resolves once it is done. */
+  stop(reason: StopReason = 'signal'): void {
+    if (this.stopping) return
+    this.stopping = true
+    this.stoppedBy ??= reason
+    this.requestStop()
+  }
+
+  summary(): WorkerSummary {
+    const durationMs = Date.now() - this.startedAt
+    return {
+      worker: this.options.worker,
+      topic: this.options.topic,
+      group: this.options.group,
+      consumed: this.counts.consumed,
+      written: this.counts.written,
+      inserted: this.counts.inserted,
+      deadLettered: this.counts.deadLettered,
+      byErrorClass: {...this.counts.byErrorClass},
+      commits: this.counts.commits,
+      sinkRetries: this.counts.sinkRetries,
+      durationMs,
+      recordsPerSec: durationMs > 0 ? Math.round((this.counts.consumed * 1000) / durationMs) : 0,
+      stoppedBy: this.stoppedBy ?? 'signal',
+    }
+  }
+
+  /** Consumes until stopped (signal, caught up) or a fatal error; resolves with the summary. */
+  async run(): Promise<WorkerSummary> {
+    const {kafka, topic, group, logger, metrics, signal} = this.options
+    if (signal?.aborted) this.stop('signal')
+    signal?.addEventListener('abort', () => this.stop('signal'), {once: true})
+
+    const consumer = kafka.consumer({
+      groupId: group,
+      sessionTimeout: this.options.sessionTimeoutMs,
+      heartbeatInterval: 3000,
+      maxBytesPerPartition: this.options.maxBytesPerPartition ?? 2 * 1024 * 1024,
+      maxBytes: this.options.maxBytes ?? 16 * 1024 * 1024,
+      maxWaitTimeInMs: 500,
+      allowAutoTopicCreation: false,
+    })
+    this.consumer = consumer
+    const {GROUP_JOIN, CRASH, REBALANCING, STOP} = consumer.events
+    consumer.on(GROUP_JOIN, ({payload}) => {
+      this.joined = true
+      this.assigned = [...(payload.memberAssignment[topic] ?? [])].sort((a, b) => a - b)
+      metrics.consumerJoined.set(1)
+      metrics.rebalances.inc()
+      metrics.consumerLag.reset()
+      logger.info({group, memberId: payload.memberId, generation: payload.groupProtocol, partitions: this.assigned, durationMs: payload.duration}, 'joined consumer group')
+    })
+    consumer.on(REBALANCING, () => {
+      this.joined = false
+      metrics.consumerJoined.set(0)
+      logger.info({group}, 'group is rebalancing')
+    })
+    consumer.on(STOP, () => {
+      this.joined = false
+      metrics.consumerJoined.set(0)
+    })
+    consumer.on(CRASH, ({payload}) => {
+      this.joined = false
+      metrics.consumerJoined.set(0)
+      logger.error({err: payload.error, restart: payload.restart}, `consumer crashed: ${errorMessage(payload.error)}`)
+      if (!payload.restart) {
+        this.fatal ??= payload.error
+        this.stop('error')
+      }
+    })
+
+    this.admin = kafka.admin()
+    let poller: NodeJS.Timeout | undefined
+    try {
+      await this.admin.connect()
+      await consumer.connect()
+      await consumer.subscribe({topics: [topic], fromBeginning: this.options.fromBeginning})
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.options.concurrency,
+        eachBatch: (payload) => this.eachBatch(payload),
+      })
+      logger.info({topic, group, batchSize: this.options.batchSize, concurrency: this.options.concurrency}, 'worker started')
+      poller = this.startPositionPoll()
+      await this.stopRequested
+    } catch (error) {
+      this.fatal ??= error
+      this.stop('error')
+    } finally {
+      if (poller) clearInterval(poller)
+      await this.shutdown()
+    }
+    if (this.fatal) throw this.fatal
+    return this.summary()
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const {batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isStale} = payload
+    if (this.stopping) return
+    const {topic, partition} = batch
+    const {batchSize, metrics} = this.options
+    this.inFlight++
+    try {
+      const messages = batch.messages
+      for (let start = 0; start < messages.length; start += batchSize) {
+        if (this.stopping) break // not resolved, not committed: the next owner reads it again
+        if (isStale()) break
+        const slice = messages.slice(start, start + batchSize)
+        const isLast = start + batchSize >= messages.length
+        await this.processSlice(topic, partition, slice, {heartbeat, isStale})
+        // After the last slice commit past the batch's end, which may be a control record.
+        const resolved = isLast ? batch.lastOffset() : slice.at(-1)!.offset
+        const next = (BigInt(resolved) + 1n).toString()
+        await commitOffsetsIfNecessary({topics: [{topic, partitions: [{partition, offset: next}]}]})
+        resolveOffset(resolved)
+        this.counts.commits++
+        metrics.commits.inc({topic})
+        const lag = BigInt(batch.highWatermark) - BigInt(next)
+        metrics.consumerLag.set({topic, partition: String(partition)}, Number(lag > 0n ? lag : 0n))
+        await heartbeat()
+      }
+    } catch (error) {
+      if (error instanceof Abandoned) {
+        this.options.logger.info({topic, partition, reason: error.message}, 'in-flight batch abandoned; it will be redelivered')
+        return
+      }
+      if (error instanceof FatalSinkError) {
+        this.fatal ??= error.cause ?? error
+        this.stop('error')
+        return
+      }
+      throw error // kafkajs errors (rebalance, coordinator moved): kafkajs rejoins and refetches
+    } finally {
+      this.inFlight--
+      if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve()
+    }
+  }
+
+  private async processSlice(
+    topic: string,
+    partition: number,
+    messages: KafkaMessage[],
+    control: {heartbeat(): Promise<void>; isStale(): boolean},
+  ): Promise<void> {
+    const {decode, sink, metrics, logger, describe} = this.options
+    const decoded: DecodedRecord<T>[] = []
+    const letters: DeadLetter[] = []
+    for (const message of messages) {
+      const source: SourceRecord = {
+        topic,
+        partition,
+        offset: message.offset,
+        key: message.key ?? null,
+        value: message.value ?? null,
+        headers: message.headers ?? {},
+        timestamp: message.timestamp,
+      }
+      const outcome = decode(source)
+      if (outcome.ok) decoded.push({source, value: outcome.value})
+      else letters.push({record: source, errorClass: outcome.errorClass, message: outcome.message})
+    }
+    this.counts.consumed += messages.length
+    metrics.consumed.inc({topic}, messages.length)
+
+    if (decoded.length > 0) {
+      metrics.batchSize.observe({topic}, decoded.length)
+      const result = await this.withRetry('sink', control, async () => {
+        const end = metrics.sinkLatency.startTimer({topic})
+        try {
+          return await sink.write(decoded, {topic, partition, heartbeat: control.heartbeat})
+        } finally {
+          end()
+        }
+      })
+      for (const rejected of result.rejected) {
+        letters.push({record: rejected.record.source, errorClass: rejected.errorClass, message: rejected.message})
+        logger.warn(
+          {topic, partition, offset: rejected.record.source.offset, errorClass: rejected.errorClass, ...describe?.(rejected.record.value)},
+          `sink rejected a record: ${rejected.message}`,
+        )
+      }
+      const written = decoded.length - result.rejected.length
+      this.counts.written += written
+      this.counts.inserted += result.inserted ?? 0
+      metrics.written.inc({topic}, written)
+      if (result.inserted !== undefined) metrics.inserted.inc({topic}, result.inserted)
+    }
+
+    if (letters.length > 0) {
+      await this.withRetry('dead-letter', control, () => this.options.deadLetters.send(letters, this.options.dlqTopic))
+      for (const letter of letters) {
+        this.counts.deadLettered++
+        this.counts.byErrorClass[letter.errorClass]++
+        countDeadLetters(metrics, topic, letter.errorClass)
+        if (letter.errorClass !== 'sink') {
+          logger.warn(
+            {topic, partition, offset: letter.record.offset, errorClass: letter.errorClass, dlqTopic: this.options.dlqTopic},
+            `dead-lettered: ${letter.message}`,
+          )
+        }
+      }
+    }
+  }
+
+  /**
+   * Retries `action` with exponential backoff until it succeeds, heartbeating meanwhile.
+   * Gives up only when the worker stops or the partition is taken away (Abandoned: nothing is
+   * committed, the records are read again), or when the sink says the failure is a bug.
+   */
+  private async withRetry<R>(what: 'sink' | 'dead-letter', control: {heartbeat(): Promise<void>; isStale(): boolean}, action: () => Promise<R>): Promise<R> {
+    const {logger, metrics, sink, topic} = this.options
+    let attempt = 0
+    for (;;) {
+      try {
+        const result = await action()
+        if (attempt > 0) logger.info({what, attempts: attempt + 1}, `${what} write succeeded after retries`)
+        if (what === 'sink') {
+          this.sinkFailing = false
+          metrics.sinkUp.set(1)
+        }
+        return result
+      } catch (error) {
+        if (what === 'sink' && sink.isRetriable && !sink.isRetriable(error)) {
+          throw new FatalSinkError(`sink ${sink.name} failed: ${errorMessage(error)}`, {cause: error})
+        }
+        attempt++
+        this.counts.sinkRetries++
+        if (what === 'sink') {
+          this.sinkFailing = true
+          metrics.sinkUp.set(0)
+          metrics.sinkFailures.inc({topic})
+        }
+        const delay = backoffDelay(attempt, this.options.backoff)
+        // The first failure and then every tenth: a long outage should not flood the logs.
+        if (attempt === 1 || attempt % 10 === 0) {
+          logger.warn({what, attempt, retryInMs: delay, err: errorMessage(error)}, `${what} write failed; retrying without committing`)
+        }
+        await this.pauseWithHeartbeat(delay, control)
+      }
+    }
+  }
+
+  private async pauseWithHeartbeat(ms: number, control: {heartbeat(): Promise<void>; isStale(): boolean}): Promise<void> {
+    const until = Date.now() + ms
+    for (;;) {
+      if (this.stopping) throw new Abandoned('the worker is shutting down')
+      if (control.isStale()) throw new Abandoned('the partition was reassigned')
+      const left = until - Date.now()
+      if (left <= 0) return
+      await sleep(Math.min(left, 500))
+      await control.heartbeat()
+    }
+  }
+
+  private startPositionPoll(): NodeJS.Timeout {
+    let busy = false
+    const timer = setInterval(() => {
+      if (busy || this.stopping || !this.joined) return
+      busy = true
+      this.pollPositions()
+        .catch((error: unknown) => this.options.logger.debug({err: errorMessage(error)}, 'lag poll failed'))
+        .finally(() => {
+          busy = false
+        })
+    }, this.options.positionPollMs)
+    timer.unref()
+    return timer
+  }
+
+  /** Lag per assigned partition from committed vs end offsets; stops when caught up if asked. */
+  private async pollPositions(): Promise<void> {
+    const {admin, assigned} = this
+    if (!admin || assigned.length === 0) return
+    const {topic, group, metrics} = this.options
+    const [ends, committed] = await Promise.all([
+      admin.fetchTopicOffsets(topic),
+      admin.fetchOffsets({groupId: group, topics: [topic]}),
+    ])
+    const committedBy = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]))
+    const endBy = new Map(ends.map((p) => [p.partition, p]))
+    const positions: PartitionPosition[] = []
+    for (const partition of this.assigned) {
+      const end = endBy.get(partition)
+      if (!end) continue
+      const position = {partition, committed: committedBy.get(partition) ?? -1n, start: BigInt(end.low), end: BigInt(end.high)}
+      positions.push(position)
+      metrics.consumerLag.set({topic, partition: String(partition)}, Number(partitionLag(position)))
+    }
+    if (this.options.stopWhenCaughtUp && this.inFlight === 0 && positions.length === this.assigned.length && isCaughtUp(positions)) {
+      this.options.logger.info({partitions: this.assigned}, 'caught up on every assigned partition; stopping')
+      this.stop('caught-up')
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    const {logger, shutdownTimeoutMs} = this.options
+    const deadline = Date.now() + shutdownTimeoutMs
+    const timeLeft = () => Math.max(0, deadline - Date.now())
+    logger.info({inFlight: this.inFlight, reason: this.stoppedBy}, 'shutting down: finishing the in-flight batches')
+    if (this.inFlight > 0) {
+      const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve))
+      if (!(await withTimeout(idle, timeLeft()))) logger.warn('shutdown timeout reached with a batch in flight; it was not committed and will be redelivered')
+    }
+    // disconnect() stops fetching, waits for the fetch loop and leaves the group.
+    if (this.consumer && !(await withTimeout(this.consumer.disconnect().catch(() => undefined), timeLeft()))) {
+      logger.warn('the consumer did not leave the group before the shutdown timeout; the group will notice after the session timeout')
+    }
+    await withTimeout(this.options.deadLetters.disconnect().catch(() => undefined), Math.max(timeLeft(), 1000))
+    if (this.admin) await withTimeout(this.admin.disconnect().catch(() => undefined), Math.max(timeLeft(), 1000))
+    this.options.metrics.consumerJoined.set(0)
+    logger.info({...this.summary()}, 'worker stopped')
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Resolves true if `promise` settled within `ms`, false otherwise. */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+  })
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
