@@ -294,6 +294,9 @@ function describeIssue(filePath: string, issue: z.core.$ZodIssue): string {
     const names = issue.keys.map((k) => (key ? `${key}.${k}` : k))
     return `${filePath}: unknown key "${names.join('", "')}"; check its spelling against the configuration reference.`
   }
+  if (issue.code === 'invalid_key') {
+    return `${filePath}: key "${key}" is invalid: ${issue.issues[0]?.message ?? issue.message}.`
+  }
   if (issue.code === 'invalid_type') {
     return `${filePath}: key "${key}" should be ${issue.expected}.`
   }

@@ -16,9 +16,13 @@ interface ErrorLike {
 }
 
 export function classifyError(error: unknown): KpipeError {
-  if (error instanceof KpipeError) return error
   const err = (error ?? {}) as ErrorLike
   const message = errorMessage(error)
+  if (error instanceof KpipeError) {
+    // oclif rewrites the message of an error thrown by a flag's parse function.
+    if (/^Parsing --/.test(message)) return new UsageError(cleanParseMessage(message), {hint: error.hint, cause: error})
+    return error
+  }
 
   // oclif's parser errors (unknown flag, bad flag value, missing argument).
   if (err.parse !== undefined || /^(Nonexistent|Unexpected argument|Missing \d+ required arg)/i.test(message)) {
