@@ -284,6 +284,8 @@ install_bq_locked() {
 
 ensure_bq() {
   [[ -x "$BQ_BIN" ]] || with_cache_lock install_bq_locked
+  [[ "$(readlink "$CACHE_DIR/bin/bigquery-emulator" 2>/dev/null)" == "$(basename "$BQ_BIN")" ]] ||
+    ln -sfn "$(basename "$BQ_BIN")" "$CACHE_DIR/bin/bigquery-emulator"
 }
 
 PG_BIN=""
@@ -887,6 +889,8 @@ cmd_tool() {
     *) die "tool: unknown tool '$name' (see scripts/stack --help)" ;;
   esac
   ensure_kafka
+  local level=WARN
+  [[ $class == *ConnectStandalone ]] && level=INFO
   exec java -Xmx256M "${JAVA_GC_OPTS[@]}" -Dlog4j2.configurationFile="$STACK_D/tools-log4j2.yaml" \
-    -cp "$KAFKA_LIBS/*" "$class" "$@"
+    -Dkpipe.tool.log.level="$level" -cp "$KAFKA_LIBS/*" "$class" "$@"
 }
