@@ -6,7 +6,7 @@
 import {promisify} from 'node:util'
 import zlib from 'node:zlib'
 
-import {CompressionCodecs, CompressionTypes} from 'kafkajs'
+import kafkajs from 'kafkajs'
 import {compressFrame, decompressFrame} from 'lz4-napi'
 import {compress as snappyCompress, uncompress as snappyUncompress} from 'snappy'
 
@@ -81,6 +81,7 @@ let registered = false
 /** Registers the snappy, lz4 and zstd codecs with kafkajs (once per process). */
 export function registerCompressionCodecs(): void {
   if (registered) return
+  const {CompressionCodecs, CompressionTypes} = kafkajs
   const codecs = CompressionCodecs as unknown as Record<number, () => Codec>
   codecs[CompressionTypes.Snappy] = () => snappyCodec
   codecs[CompressionTypes.LZ4] = () => lz4Codec

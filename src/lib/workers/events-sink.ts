@@ -4,29 +4,15 @@
  * content (not for a bad connection) are found by bisecting the batch and rejected, so one bad
  * row never blocks the partition; everything else is thrown for the engine to retry.
  */
+import {toEventRow, type EventRow} from '../postgres/events-store.js'
 import type {EventEnvelope} from '../records/envelope.js'
 import type {ProjectedEvent} from '../redis/projections.js'
 import type {Projector} from '../redis/projector.js'
 import type {DecodedRecord, RejectedRecord, Sink, SinkWriteContext, SinkWriteResult} from './types.js'
 
-/** One row of pipeline.events as the store takes it. */
-export interface EventRowInput {
-  eventId: string
-  type: string
-  source: string
-  entityKey: string
-  occurredAt: string
-  correlationId: string | null
-  schemaVersion: number
-  payload: Record<string, unknown>
-  kafkaTopic: string
-  kafkaPartition: number
-  kafkaOffset: string
-}
-
 /** Writes rows idempotently; resolves with how many were new. */
 export interface EventStore {
-  upsert(rows: EventRowInput[]): Promise<{inserted: number}>
+  upsert(rows: EventRow[]): Promise<{inserted: number}>
   isReady?(): boolean
   close?(): Promise<void>
 }
@@ -101,21 +87,8 @@ export function firstPerEventId(records: DecodedRecord<EventEnvelope>[]): Decode
   return unique
 }
 
-export function eventRow(record: DecodedRecord<EventEnvelope>): EventRowInput {
-  const event = record.value
-  return {
-    eventId: event.eventId,
-    type: event.type,
-    source: event.source,
-    entityKey: event.key,
-    occurredAt: event.occurredAt,
-    correlationId: event.correlationId,
-    schemaVersion: event.schemaVersion,
-    payload: event.payload,
-    kafkaTopic: record.source.topic,
-    kafkaPartition: record.source.partition,
-    kafkaOffset: record.source.offset,
-  }
+export function eventRow(record: DecodedRecord<EventEnvelope>): EventRow {
+  return toEventRow(record.value, record.source)
 }
 
 export function projectedEvent(event: EventEnvelope): ProjectedEvent {
