@@ -10,7 +10,7 @@ import pg from 'pg'
 import type {KpipeConfig} from '../config.js'
 import {redactUrl} from '../config.js'
 import {postgresDependencyError} from '../error-classify.js'
-import {ConfigError, type DependencyError} from '../errors.js'
+import {ConfigError, DependencyError} from '../errors.js'
 
 export interface PgPoolOptions {
   /** Shown in pg_stat_activity; `kpipe` by default (e.g. `kpipe worker events`). */
@@ -96,13 +96,16 @@ export function pgDependencyError(error: unknown, url: string): DependencyError 
   if (known) return known
   const message = error instanceof Error ? error.message : String(error)
   if (/timeout exceeded when trying to connect|connection timeout/i.test(message)) {
-    return postgresDependencyError(Object.assign(new Error(`postgres at ${hostOf(url)}: no connection within the connect timeout`), {code: 'ETIMEDOUT'}))
+    return postgresDependencyError(Object.assign(new Error(`postgres at ${hostOf(url)}: no connection within the connect timeout`, {cause: error}), {code: 'ETIMEDOUT'}))
   }
   if (/Connection terminated unexpectedly/i.test(message)) {
-    return postgresDependencyError(Object.assign(new Error(`postgres at ${hostOf(url)} closed the connection`), {code: 'ECONNRESET'}))
+    return postgresDependencyError(Object.assign(new Error(`postgres at ${hostOf(url)} closed the connection`, {cause: error}), {code: 'ECONNRESET'}))
   }
   if (/The server does not support SSL connections/i.test(message)) {
-    return postgresDependencyError(Object.assign(new Error(`postgres at ${hostOf(url)} does not accept TLS, which sslmode asks for`), {code: 'ECONNREFUSED'}))
+    return new DependencyError('postgres', `PostgreSQL at ${hostOf(url)} does not accept TLS, which the URL's sslmode asks for.`, {
+      hint: 'Enable TLS on the server, or remove sslmode from --pg-url / KPIPE_PG_URL if the network is trusted.',
+      cause: error,
+    })
   }
   return undefined
 }
