@@ -15,6 +15,13 @@ import type {ChainableCommander, Redis} from 'ioredis'
 export const ENTITY_PREFIX = 'kpipe:entity:'
 export const COUNT_PREFIX = 'kpipe:counts:'
 export const BUCKET_INDEX_PREFIX = 'kpipe:count-buckets:'
+/**
+ * Present while Redis holds projections built from all of PostgreSQL. A Redis restart without
+ * persistence (or a flush) loses it, which tells workers to rebuild everything, not just what
+ * they missed.
+ */
+export const SENTINEL_KEY = 'kpipe:projections:complete'
+export const REBUILD_LOCK_KEY = 'kpipe:projections:rebuild-lock'
 /** Counts outlive the events topic's 7-day retention by a day. */
 export const COUNT_TTL_SECONDS = 8 * 86_400
 

@@ -5,18 +5,23 @@
  * from PostgreSQL, the truth, once Redis answers again. Projections are idempotent and
  * order-independent, so a catch-up may run beside live updates.
  */
+import {randomUUID} from 'node:crypto'
+
 import type {Redis} from 'ioredis'
 
 import {errorMessage} from '../errors.js'
 import type {Logger} from '../logging.js'
 import type {WorkerMetrics} from '../metrics/worker-metrics.js'
-import {applyProjections, type ProjectedEvent} from './projections.js'
+import {REBUILD_LOCK_KEY, SENTINEL_KEY, applyProjections, type ProjectedEvent} from './projections.js'
+import {rebuildProjections} from './rebuild.js'
 import {StaleRanges, type OffsetRange} from './stale-ranges.js'
 
 /** Reads back what PostgreSQL holds for an offset range (see projection-source.ts). */
 export interface ProjectionSource {
   /** Events of [from, to] on one partition with offsets above `after`, oldest first, at most `limit`. */
   readOffsets(topic: string, partition: number, range: OffsetRange, after: bigint | null, limit: number): Promise<{events: ProjectedEvent[]; lastOffset: bigint | null}>
+  /** All events after `afterEventId`, by event_id, at most `limit`. */
+  readAll(afterEventId: string | null, limit: number): Promise<{events: ProjectedEvent[]; lastEventId: string | null}>
 }
 
 export interface ProjectorOptions {
@@ -33,12 +38,15 @@ export class Projector {
   private timer?: NodeJS.Timeout
   private catchingUp?: Promise<void>
   private redisUp = true
+  private reportedStale = false
 
   constructor(private readonly options: ProjectorOptions) {}
 
+  /** True while projections miss events (ranges to catch up, or Redis lost them all). */
   get isStale(): boolean {
-    return this.stale.isStale
+    return this.stale.isStale || this.lostAll
   }
+  private lostAll = false
 
   staleRanges(): ReturnType<StaleRanges['snapshot']> {
     return this.stale.snapshot()
@@ -70,12 +78,17 @@ export class Projector {
     }
   }
 
-  /** Rebuilds stale ranges from PostgreSQL if Redis is back; one pass at a time. */
+  /**
+   * Once Redis answers: if it lost its projections (restarted without persistence, flushed),
+   * rebuilds everything from PostgreSQL; otherwise rebuilds the stale ranges. One pass at a time.
+   */
   catchUp(): Promise<void> {
-    if (!this.stale.isStale || this.options.redis.status !== 'ready') return Promise.resolve()
-    this.catchingUp ??= this.runCatchUp().finally(() => {
-      this.catchingUp = undefined
-    })
+    if (this.options.redis.status !== 'ready') return Promise.resolve()
+    this.catchingUp ??= this.runCatchUp()
+      .catch((error: unknown) => this.options.logger.warn({err: errorMessage(error)}, 'projection catch-up failed; will retry'))
+      .finally(() => {
+        this.catchingUp = undefined
+      })
     return this.catchingUp
   }
 
@@ -86,6 +99,49 @@ export class Projector {
   }
 
   private async runCatchUp(): Promise<void> {
+    const {redis} = this.options
+    if ((await redis.exists(SENTINEL_KEY)) === 0) {
+      if (!this.lostAll) {
+        this.lostAll = true
+        this.reportedStale = true
+        this.options.metrics?.redisStale.set(1)
+      }
+      await this.rebuildEverything()
+      return
+    }
+    this.lostAll = false
+    if (this.stale.isStale) await this.catchUpRanges()
+  }
+
+  /** Full rebuild by one worker at a time (a lock with a lease); the others wait for the sentinel. */
+  private async rebuildEverything(): Promise<void> {
+    const {redis, logger, source, metrics} = this.options
+    const owner = randomUUID()
+    const lease = 60_000
+    if ((await redis.set(REBUILD_LOCK_KEY, owner, 'PX', lease, 'NX')) !== 'OK') return
+    // Ranges stale before the rebuild starts are in PostgreSQL already, so the rebuild covers them.
+    const covered = this.stale.snapshot()
+    const startedAt = Date.now()
+    logger.warn('Redis has no complete projections (restarted or flushed): rebuilding them from PostgreSQL')
+    try {
+      const result = await rebuildProjections({
+        source,
+        redis,
+        flush: false,
+        pageSize: this.options.catchUpPageSize ?? 5000,
+        onProgress: () => void redis.pexpire(REBUILD_LOCK_KEY, lease).catch(() => undefined),
+      })
+      for (const {topic, partition, ranges} of covered) for (const range of ranges) this.stale.remove(topic, partition, range)
+      metrics?.projectionCatchUps.inc()
+      this.lostAll = false
+      logger.info({events: result.events, durationMs: Date.now() - startedAt}, 'rebuilt Redis projections from PostgreSQL')
+      this.afterCatchUp()
+    } finally {
+      if ((await redis.get(REBUILD_LOCK_KEY).catch(() => null)) === owner) await redis.del(REBUILD_LOCK_KEY).catch(() => undefined)
+    }
+  }
+
+  private async catchUpRanges(): Promise<void> {
     const {logger, source, redis, metrics} = this.options
     const pageSize = this.options.catchUpPageSize ?? 5000
     for (const {topic, partition, ranges} of this.stale.snapshot()) {
@@ -93,17 +149,12 @@ export class Projector {
         const startedAt = Date.now()
         let after: bigint | null = null
         let projected = 0
-        try {
-          for (;;) {
-            const page = await source.readOffsets(topic, partition, range, after, pageSize)
-            if (page.events.length > 0) await applyProjections(redis, page.events)
-            projected += page.events.length
-            if (page.lastOffset === null || page.events.length < pageSize) break
-            after = page.lastOffset
-          }
-        } catch (error) {
-          logger.warn({topic, partition, from: String(range.from), to: String(range.to), err: errorMessage(error)}, 'projection catch-up failed; will retry')
-          return
+        for (;;) {
+          const page = await source.readOffsets(topic, partition, range, after, pageSize)
+          if (page.events.length > 0) await applyProjections(redis, page.events)
+          projected += page.events.length
+          if (page.lastOffset === null || page.events.length < pageSize) break
+          after = page.lastOffset
         }
         this.stale.remove(topic, partition, range)
         metrics?.projectionCatchUps.inc()
@@ -113,10 +164,16 @@ export class Projector {
         )
       }
     }
-    if (!this.stale.isStale) {
-      this.setRedisUp(true)
-      metrics?.redisStale.set(0)
-      logger.info('Redis projections are current again')
+    this.afterCatchUp()
+  }
+
+  private afterCatchUp(): void {
+    if (this.isStale) return
+    this.setRedisUp(true)
+    if (this.reportedStale) {
+      this.reportedStale = false
+      this.options.metrics?.redisStale.set(0)
+      this.options.logger.info('Redis projections are current again')
     }
   }
 
@@ -124,6 +181,7 @@ export class Projector {
     const wasStale = this.stale.isStale
     this.stale.add(topic, partition, range.from, range.to)
     this.options.metrics?.redisStale.set(1)
+    this.reportedStale = true
     this.setRedisUp(false)
     if (!wasStale) {
       this.options.logger.warn({topic, partition, reason}, 'Redis projections are stale: events keep going to PostgreSQL and will be projected when Redis answers')

@@ -4,11 +4,11 @@
  */
 import type {Redis} from 'ioredis'
 
-import {BUCKET_INDEX_PREFIX, COUNT_PREFIX, ENTITY_PREFIX, applyProjections, countBuckets, latestPerEntity} from './projections.js'
-import type {PgProjectionSource} from './projection-source.js'
+import {BUCKET_INDEX_PREFIX, COUNT_PREFIX, ENTITY_PREFIX, SENTINEL_KEY, applyProjections, countBuckets, latestPerEntity} from './projections.js'
+import type {ProjectionSource} from './projector.js'
 
 export interface CacheRebuildOptions {
-  source: PgProjectionSource
+  source: ProjectionSource
   redis: Redis
   /** Delete the existing projection keys first (a rebuild from scratch). */
   flush: boolean
@@ -44,12 +44,14 @@ export async function rebuildProjections(options: CacheRebuildOptions): Promise<
     if (page.events.length < pageSize) break
     after = page.lastEventId
   }
+  await options.redis.set(SENTINEL_KEY, new Date().toISOString())
   return {flushedKeys, events, entityUpdates, countBuckets: buckets.size, durationMs: Date.now() - startedAt}
 }
 
 /** Deletes every projection key (SCAN + UNLINK, never KEYS: Redis stays responsive). */
 export async function deleteProjectionKeys(redis: Redis): Promise<number> {
   let deleted = 0
+  await redis.del(SENTINEL_KEY)
   for (const prefix of [ENTITY_PREFIX, COUNT_PREFIX, BUCKET_INDEX_PREFIX]) {
     let cursor = '0'
     do {

@@ -102,7 +102,12 @@ export class WorkerEngine<T> {
   private sinkFailing = false
 
   constructor(options: EngineOptions<T>) {
-    this.options = {backoff: SINK_BACKOFF, positionPollMs: 1000, sessionTimeoutMs: 30_000, ...options}
+    this.options = {
+      ...options,
+      backoff: options.backoff ?? SINK_BACKOFF,
+      positionPollMs: options.positionPollMs ?? 1000,
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000,
+    }
     this.stopRequested = new Promise((resolve) => {
       this.requestStop = resolve
     })
@@ -154,7 +159,7 @@ export class WorkerEngine<T> {
     const consumer = kafka.consumer({
       groupId: group,
       sessionTimeout: this.options.sessionTimeoutMs,
-      heartbeatInterval: 3000,
+      heartbeatInterval: Math.min(3000, Math.floor(this.options.sessionTimeoutMs / 3)),
       maxBytesPerPartition: this.options.maxBytesPerPartition ?? 2 * 1024 * 1024,
       maxBytes: this.options.maxBytes ?? 16 * 1024 * 1024,
       maxWaitTimeInMs: 500,

@@ -38,6 +38,7 @@ export interface EventsWorkerOptions {
   metricsPort: number
   shutdownTimeoutMs: number
   stopWhenCaughtUp: boolean
+  sessionTimeoutMs?: number
   maxRecordBytes: number
   /** Default `<topic>.dlq`. */
   dlqTopic?: string
@@ -119,6 +120,7 @@ export async function runEventsWorker(options: EventsWorkerOptions): Promise<Eve
       metrics,
       logger,
       stopWhenCaughtUp: options.stopWhenCaughtUp,
+      sessionTimeoutMs: options.sessionTimeoutMs,
       shutdownTimeoutMs: options.shutdownTimeoutMs,
       signal: options.signal,
       describe: (event) => ({eventId: event.eventId, correlationId: event.correlationId ?? undefined, type: event.type}),

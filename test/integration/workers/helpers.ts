@@ -312,3 +312,122 @@ export async function runWorkerUntilCaughtUp(args: string[], timeoutMs = 180_000
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
+
+/** A free TCP port for a worker's metrics server. */
+export async function freePort(): Promise<number> {
+  const {createServer} = await import('node:net')
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as {port: number}
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Reads one metric's value (sum over label sets matching `labels`) from a worker's /metrics. */
+export async function scrapeMetric(port: number, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined)
+  if (!response?.ok) return undefined
+  const text = await response.text()
+  let total: number | undefined
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue
+    total = (total ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return total
+}
+
+/** Runs one of the stack's commands (./scripts/stack ARGS). */
+export async function stack(...args: string[]): Promise<string> {
+  const {execFile} = await import('node:child_process')
+  return new Promise((resolve, reject) => {
+    execFile(path.join(REPO, 'scripts/stack'), args, {cwd: REPO, timeout: 180_000, maxBuffer: 16 * 1024 * 1024}, (error, stdout, stderr) => {
+      if (error) reject(new Error(`scripts/stack ${args.join(' ')} failed: ${stderr || error.message}`))
+      else resolve(stdout)
+    })
+  })
+}
+
+/** Runs a command line, resolving with stdout. */
+export async function sh(command: string, input?: string): Promise<string> {
+  const {spawn: spawnChild} = await import('node:child_process')
+  return new Promise((resolve, reject) => {
+    const child = spawnChild('bash', ['-c', command], {cwd: REPO, stdio: ['pipe', 'pipe', 'pipe']})
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited ${code}: ${err.slice(-2000)}`))))
+    child.stdin.end(input ?? '')
+  })
+}
+
+/** Stops the stack's PostgreSQL (fast shutdown); `stack('up')` starts it again. */
+export async function stopPostgres(): Promise<void> {
+  const bin = (await sh('ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1')).trim()
+  const data = (await sh('d=.stack/postgres; [ -L "$d" ] && d=$(readlink "$d"); echo "$d/data"')).trim()
+  const asPg = process.getuid?.() === 0 ? 'runuser -u postgres -- ' : ''
+  await sh(`${asPg}${bin}/pg_ctl -D ${data} -m fast -w -t 60 stop`)
+}
+
+/** Stops the stack's Redis (it keeps nothing on disk: its data is gone, as after a crash). */
+export async function stopRedis(): Promise<void> {
+  const port = new URL(REDIS_URL).port || '6379'
+  await sh(`redis-cli -h 127.0.0.1 -p ${port} shutdown nosave || true`)
+}
+
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await sleep(200)
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
+/** A fingerprint of one topic's rows, ingested_at included: equal fingerprints mean nothing changed. */
+export async function rowsFingerprint(pool: pg.Pool, topic: string): Promise<string> {
+  const {rows} = await pool.query<{fp: string}>(
+    `SELECT md5(string_agg(event_id || '|' || kafka_partition || '|' || kafka_offset || '|' || ingested_at::text || '|' || payload::text, ',' ORDER BY event_id)) AS fp
+       FROM pipeline.events WHERE kafka_topic = $1`,
+    [topic],
+  )
+  return rows[0]!.fp
+}
+
+/** Checks that Redis holds for each entity its newest event and for each minute the right count. */
+export async function expectProjectionsMatch(redis: Redis, events: TestEvent[]): Promise<{entities: number; buckets: number}> {
+  const newest = new Map<string, TestEvent>()
+  for (const event of events) {
+    const current = newest.get(event.key)
+    const t = Date.parse(event.occurredAt)
+    if (!current || t > Date.parse(current.occurredAt) || (t === Date.parse(current.occurredAt) && event.eventId > current.eventId)) newest.set(event.key, event)
+  }
+  const problems: string[] = []
+  for (const [key, event] of newest) {
+    const hash = await redis.hget(`kpipe:entity:${key}`, 'eventId')
+    if (hash !== event.eventId) problems.push(`${key}: ${hash} instead of ${event.eventId}`)
+  }
+  const buckets = new Map<string, string[]>()
+  for (const event of events) {
+    const d = new Date(Date.parse(event.occurredAt))
+    const pad = (n: number) => String(n).padStart(2, '0')
+    const bucket = `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}`
+    const key = `kpipe:counts:${event.type}:${bucket}`
+    buckets.set(key, [...(buckets.get(key) ?? []), event.eventId])
+  }
+  // The same set of ids gives the same HyperLogLog: build the expected one beside it and compare.
+  const scratch = `kpipe:test-scratch:${randomUUID()}`
+  for (const [key, ids] of buckets) {
+    await redis.del(scratch)
+    for (let i = 0; i < ids.length; i += 5000) await redis.pfadd(scratch, ...ids.slice(i, i + 5000))
+    const [expected, actual] = await Promise.all([redis.pfcount(scratch), redis.pfcount(key)])
+    if (expected !== actual) problems.push(`${key}: count ${actual} instead of ${expected}`)
+  }
+  await redis.del(scratch)
+  if (problems.length > 0) throw new Error(`Redis projections differ from the events:\n${problems.slice(0, 20).join('\n')}`)
+  return {entities: newest.size, buckets: buckets.size}
+}
