@@ -300,7 +300,7 @@ export async function runWorkerUntilCaughtUp(args: string[], timeoutMs = 180_000
   const timer = setTimeout(() => worker.child.kill('SIGKILL'), timeoutMs)
   const {code} = await worker.exited
   clearTimeout(timer)
-  let summary: Record<string, unknown> = {}
+  let summary: Record<string, unknown>
   try {
     summary = JSON.parse(worker.stdout()) as Record<string, unknown>
   } catch {
