@@ -95,7 +95,7 @@ describe('upsertEvents', () => {
   })
 
   it('stores every column faithfully', async () => {
-    const payload = {text: 'quote " backslash \\ brace { } comma , é 😀', nested: {list: [1, 2.5, null, true], empty: {}}, big: 12345678901234567890}
+    const payload = {text: 'quote " backslash \\ brace { } comma , é 😀', nested: {list: [1, 2.5, null, true], empty: {}}, big: 9007199254740991, tiny: 1.5e-300}
     await upsert([
       row('full', {
         type: 'order.placed',
