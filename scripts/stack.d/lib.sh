@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2153
 # Library for scripts/stack. Sourced; expects SCRIPT_DIR, REPO_DIR, STACK_D to be set.
 
 # ---------------------------------------------------------------------------------------------
@@ -76,20 +76,23 @@ apt_install() {
 # ---------------------------------------------------------------------------------------------
 # Settings (ports, broker count, secure), persisted in .stack/ports.env
 # ---------------------------------------------------------------------------------------------
+# read_setting KEY: value of KEY in .stack/ports.env (empty if absent)
+read_setting() {
+  [[ -f "$PORTS_FILE" ]] || return 0
+  sed -n "s/^$1=\([0-9A-Za-z._-]*\)\$/\1/p" "$PORTS_FILE" | tail -n1
+}
+
 # Loads persisted settings; the KPIPE_STACK_* environment overrides them only for `up`
 # (pass "up" as $1), so that env/status/down always agree with the last `up`.
 load_settings() {
   local mode="${1:-read}"
   local p_kafka="" p_pg="" p_redis="" p_bq="" p_brokers="" p_secure=""
-  if [[ -f "$PORTS_FILE" ]]; then
-    # shellcheck disable=SC1090
-    p_kafka=$(. "$PORTS_FILE"; echo "${KAFKA_PORT:-}")
-    p_pg=$(. "$PORTS_FILE"; echo "${PG_PORT:-}")
-    p_redis=$(. "$PORTS_FILE"; echo "${REDIS_PORT:-}")
-    p_bq=$(. "$PORTS_FILE"; echo "${BQ_PORT:-}")
-    p_brokers=$(. "$PORTS_FILE"; echo "${BROKERS:-}")
-    p_secure=$(. "$PORTS_FILE"; echo "${SECURE:-}")
-  fi
+  p_kafka=$(read_setting KAFKA_PORT)
+  p_pg=$(read_setting PG_PORT)
+  p_redis=$(read_setting REDIS_PORT)
+  p_bq=$(read_setting BQ_PORT)
+  p_brokers=$(read_setting BROKERS)
+  p_secure=$(read_setting SECURE)
   if [[ $mode == up ]]; then
     KAFKA_PORT="${KPIPE_STACK_KAFKA_PORT:-${p_kafka:-9092}}"
     PG_PORT="${KPIPE_STACK_PG_PORT:-${p_pg:-5432}}"
@@ -105,7 +108,7 @@ load_settings() {
   SECURE="${p_secure:-0}"
   local v
   for v in KAFKA_PORT PG_PORT REDIS_PORT BQ_PORT; do
-    [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} > 0 && ${!v} < 65536)) || die "invalid port $v=${!v}"
+    if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1 || ${!v} > 65535)); then die "invalid port $v=${!v}"; fi
   done
   BQ_GRPC_PORT=$((BQ_PORT + 10))
 }
@@ -184,7 +187,11 @@ wait_until() {
     if [[ -n "$alive" ]] && ! "$alive"; then
       err "$what exited during start-up; last lines of $logf:"
       tail -n 30 "$logf" >&2 2>/dev/null || true
-      die "$what did not start (full log: $logf)"
+      local first
+      first=$(grep -m1 -E '^[A-Za-z0-9_.$]+(Exception|Error): ' "$logf" 2>/dev/null ||
+        grep -m1 -E 'ERROR|FATAL|panic' "$logf" 2>/dev/null) || true
+      first=${first:0:300}
+      die "$what did not start${first:+: $first} (full log: $logf)"
     fi
     sleep 0.5
   done
@@ -273,7 +280,9 @@ install_bq_locked() {
   cp -r "$dir/." "$src/"
   chmod -R u+w "$src"
   mkdir -p "$CACHE_DIR/bin"
-  if ! (cd "$src" && GOFLAGS=-buildvcs=false go build -trimpath -o "$tmp" ./cmd/bigquery-emulator >&2); then
+  # CGO_ENABLED=0: only the standard library would use cgo (net, os/user); a static binary needs no C compiler.
+  if ! (cd "$src" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
+    -ldflags "-s -w -X main.version=$BQ_EMULATOR_VERSION" -o "$tmp" ./cmd/bigquery-emulator >&2); then
     rm -rf "$src" "$tmp"
     die "building the BigQuery emulator failed (see output above)"
   fi
@@ -292,6 +301,7 @@ PG_BIN=""
 find_pg_bin() {
   local d
   PG_BIN=""
+  # shellcheck disable=SC2012
   for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V); do
     [[ -x "$d/postgres" ]] && PG_BIN="$d"
   done
@@ -306,7 +316,7 @@ ensure_postgres() {
 }
 
 ensure_redis() {
-  command -v redis-server >/dev/null && command -v redis-cli >/dev/null || apt_install redis-server
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then apt_install redis-server; fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -344,7 +354,7 @@ make_tls() {
   rm -rf "$tls"
   mkdir -p "$tls"
   (
-    cd "$tls"
+    cd "$tls" || exit 1
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=kpipe-stack-ca" \
       -keyout ca.key -out ca.crt 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout broker.key -out broker.csr 2>/dev/null
@@ -456,7 +466,7 @@ kafka_up() {
       wait_until "$KAFKA_READY_TIMEOUT" "$dir/kafka.log" kafka_wait_alive "Kafka node $n" -- \
       kafka_log_started "$dir/kafka.log"
   done
-  # A real client round trip (metadata via the admin client) against every node.
+  # A real client round trip: list topics through the admin client (metadata from the cluster).
   local bs
   bs=$(brokers_list "$layout" 0)
   wait_until 60 "$(kafka_node_dir 1 "$layout")/kafka.log" "" "Kafka ($bs)" -- \
@@ -502,7 +512,7 @@ pg_paths() {
   fi
   PG_DATA="$PG_BASE/data"
   PG_SOCK="$PG_BASE/run"
-  PG_LOG="$STACK_DIR/postgres.log"
+  PG_LOG="$PG_BASE/postgres.log"
 }
 
 pg_prepare_dir() {
@@ -765,7 +775,7 @@ cmd_up() {
   # A running service keeps its port: refuse to "move" it silently.
   if [[ -n "$running" && -f "$PORTS_FILE" ]]; then
     local old
-    old=$(. "$PORTS_FILE"; echo "${KAFKA_PORT:-}")
+    old=$(read_setting KAFKA_PORT)
     [[ -z "$old" || "$old" == "$KAFKA_PORT" ]] || die "Kafka runs on port $old; run 'scripts/stack down' before changing KPIPE_STACK_KAFKA_PORT"
   fi
   mkdir -p "$STACK_DIR"
@@ -787,7 +797,8 @@ summary() {
     printf '  postgres  postgres://kpipe:kpipe@localhost:%s/kpipe\n' "$PG_PORT"
     printf '  redis     redis://localhost:%s\n' "$REDIS_PORT"
     printf '  bigquery  %s  (project %s, dataset %s)\n' "$(bq_url)" "$BQ_PROJECT" "$BQ_DATASET"
-    printf '  eval "$(scripts/stack env%s)" exports the KPIPE_* variables\n' "$([[ $SECURE == 1 ]] && echo ' [--secure]')"
+    # shellcheck disable=SC2016
+    printf '  eval "$(scripts/stack env)" exports the KPIPE_* variables%s\n' "$([[ $SECURE == 1 ]] && echo '; env --secure for SASL_SSL')"
   } >&2
 }
 
@@ -807,7 +818,12 @@ cmd_down() {
   kafka_down
   if [[ $wipe == 1 ]]; then
     pg_paths
-    if [[ -L "$PG_LINK" ]]; then rm -rf "$(readlink "$PG_LINK")"; fi
+    if [[ -L "$PG_LINK" ]]; then
+      local target
+      target=$(readlink "$PG_LINK")
+      rm -rf "$target"
+      if [[ "$(basename "$(dirname "$target")")" == kpipe-stack-* ]]; then rmdir "$(dirname "$target")" 2>/dev/null || true; fi
+    fi
     log "deleting $STACK_DIR"
     rm -rf "$STACK_DIR"
   fi
