@@ -6,7 +6,7 @@
  * `occurredAt` is a timestamp-millis long, as other Avro readers expect.
  */
 import type {DecodeResult} from './decode.js'
-import {findUnstorableText, unstorableTextMessage, validateEnvelope, type EventEnvelope} from './envelope.js'
+import {findUnstorableText, jsonDepthExceeds, MAX_JSON_DEPTH, tooDeepMessage, unstorableTextMessage, validateEnvelope, type EventEnvelope} from './envelope.js'
 import type {EventSchemaStore, EventSchemaVersion} from './schema-store.js'
 
 export const SINGLE_OBJECT_MARKER_0 = 0xc3
@@ -92,6 +92,9 @@ export function decodeAvroEvent(value: Buffer, schemas: EventSchemaStore): Decod
   let payload: unknown
   try {
     payload = JSON.parse(record.payloadJson)
+    if (jsonDepthExceeds(record.payloadJson, MAX_JSON_DEPTH - 1)) {
+      return {ok: false, errorClass: 'validation', message: tooDeepMessage('field payloadJson')}
+    }
   } catch (error) {
     return {ok: false, errorClass: 'validation', message: `field payloadJson is not valid JSON: ${(error as Error).message}.`}
   }

@@ -4,7 +4,7 @@
  * Every failure carries the dead-letter error class (DESIGN §3) and one sentence.
  */
 import {decodeAvroEvent, encodeAvroEvent, isSingleObjectEncoded} from './avro-event.js'
-import {findUnstorableText, unstorableTextMessage, validateEnvelope, type EventEnvelope} from './envelope.js'
+import {findUnstorableText, jsonDepthExceeds, tooDeepMessage, unstorableTextMessage, validateEnvelope, type EventEnvelope} from './envelope.js'
 import {defaultEventSchemas, type EventSchemaStore} from './schema-store.js'
 
 export type EventEncoding = 'json' | 'avro'
@@ -31,6 +31,15 @@ const utf8 = new TextDecoder('utf-8', {fatal: true})
  * which cannot start JSON text; anything else is read as UTF-8 JSON.
  */
 export function decodeEventRecord(value: Buffer | null, options: DecodeOptions): DecodeResult {
+  try {
+    return decodeValue(value, options)
+  } catch (error) {
+    // Every known failure is a result above; this keeps an unforeseen one a dead letter, not a crash.
+    return {ok: false, errorClass: 'decode', message: `the value could not be decoded: ${sentence(error)}`}
+  }
+}
+
+function decodeValue(value: Buffer | null, options: DecodeOptions): DecodeResult {
   if (value === null || value === undefined) return {ok: false, errorClass: 'decode', message: 'the record has no value (a tombstone).'}
   if (value.length > options.maxBytes) {
     return {ok: false, errorClass: 'oversize', message: `the value is ${value.length} bytes, over the limit of ${options.maxBytes}.`}
@@ -52,6 +61,7 @@ export function decodeEventRecord(value: Buffer | null, options: DecodeOptions):
   }
   const checked = validateEnvelope(parsed)
   if (!checked.ok) return checked
+  if (jsonDepthExceeds(text)) return {ok: false, errorClass: 'validation', message: tooDeepMessage('the value')}
   // NUL and lone surrogates can only arrive in JSON text as \u escapes; skip the walk without one.
   if (text.includes('\\u')) {
     const path = findUnstorableText(checked.event)

@@ -32,7 +32,7 @@ export const MAX_FIELD_LENGTH = 512
 const MAX_INT32 = 2_147_483_647
 
 // Date and time with a zone, as PostgreSQL's timestamptz and Date.parse both read it.
-const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/
+const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))$/
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
 /** Checks that `value` is an event envelope; returns a copy holding only the envelope's fields. */
@@ -91,7 +91,11 @@ export function validateEnvelope(value: unknown): ValidationResult {
   }
 }
 
-/** True for `YYYY-MM-DDTHH:MM[:SS[.fraction]]` followed by `Z` or an offset, on a real calendar day. */
+/**
+ * True for `YYYY-MM-DDTHH:MM[:SS[.fraction]]` followed by `Z` or an offset, on a real calendar
+ * day: what both Date.parse and PostgreSQL's timestamptz accept, so a valid event never fails
+ * the batch insert.
+ */
 export function isIsoTimestamp(text: string): boolean {
   const match = ISO_TIMESTAMP.exec(text)
   if (!match) return false
@@ -101,6 +105,8 @@ export function isIsoTimestamp(text: string): boolean {
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month - 1]!) return false
   if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return false
   if (Number(match[4]) > 23 || Number(match[5]) > 59 || Number(match[6] ?? 0) > 59) return false
+  // PostgreSQL refuses zone offsets of 16 hours or more (real ones span -12:00 to +14:00).
+  if (Number(match[7] ?? 0) > 15 || Number(match[8] ?? 0) > 59) return false
   return !Number.isNaN(Date.parse(text))
 }
 
@@ -126,6 +132,36 @@ export function findUnstorableText(value: unknown, path = ''): string | undefine
     if (found) return found
   }
   return undefined
+}
+
+/**
+ * Deepest JSON nesting accepted. JSON.parse copes with any depth, but JSON.stringify (run again
+ * when the payload is written to jsonb) overflows the stack a few thousand levels down, and
+ * PostgreSQL's jsonb parser gives up too: such a record must be dead-lettered, not crash a batch.
+ */
+export const MAX_JSON_DEPTH = 512
+
+/** True when the (valid) JSON text nests objects and arrays deeper than `max` levels. */
+export function jsonDepthExceeds(text: string, max: number = MAX_JSON_DEPTH): boolean {
+  // Each level takes an opening and a closing bracket: short texts cannot be too deep.
+  if (text.length < 2 * (max + 1)) return false
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true
+    } else if (c === 0x7d || c === 0x5d) depth--
+  }
+  return false
+}
+
+export function tooDeepMessage(field: string): string {
+  return `${field} nests JSON objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`
 }
 
 export function unstorableTextMessage(path: string): string {

@@ -16,7 +16,7 @@ import {kafkaDependencyError} from '../error-classify.js'
 import {DependencyError, errorMessage, UsageError} from '../errors.js'
 import {COMMAND_RETRY, createKafka} from '../kafka/client.js'
 import {encodeEvent, type EventEncoding} from './decode.js'
-import {validateEnvelope} from './envelope.js'
+import {jsonDepthExceeds, tooDeepMessage, validateEnvelope} from './envelope.js'
 
 /** Under the broker's default max.message.bytes (1 MiB) for one record batch of a partition. */
 export const DEFAULT_MAX_EVENT_BYTES = 1_000_000
@@ -51,6 +51,7 @@ export function prepareLine(text: string, options: PrepareOptions): PreparedLine
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return {ok: false, message: `not a JSON object (got ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : typeof parsed}).`}
   }
+  if (jsonDepthExceeds(text)) return {ok: false, message: tooDeepMessage('the line')}
   const record = parsed as Record<string, unknown>
 
   const keyValue = options.keyField === 'key' ? record.key : valueAt(record, options.keyField)

@@ -122,6 +122,17 @@ describe('decodeEventRecord: JSON', () => {
     expect(failure(decode(value)).message).toMatch(/^field key holds/)
   })
 
+  const nested = (depth: number) => JSON.parse('['.repeat(depth) + ']'.repeat(depth)) as unknown
+  it('rejects JSON nested deeper than 512 levels as validation (it would overflow JSON.stringify and jsonb)', () => {
+    const value = Buffer.from(JSON.stringify(event()).replace('"payload":{', `"payload":{"deep":${'['.repeat(5000)}${']'.repeat(5000)},`))
+    expect(failure(decode(value))).toEqual({errorClass: 'validation', message: 'the value nests JSON objects and arrays deeper than 512 levels.'})
+  })
+
+  it('accepts nesting up to the limit, and does not count brackets inside strings', () => {
+    expect(decode(json({...event(), payload: {deep: nested(510)}})).ok).toBe(true)
+    expect(decode(json({...event(), payload: {text: '[{'.repeat(5000) + '\\"[['}})).ok).toBe(true)
+  })
+
   it('accepts ordinary \\u escapes', () => {
     const value = Buffer.from(JSON.stringify(event()).replace('"pro"', '"\\u00e9\\ud83d\\ude00"'))
     const result = decode(value)
@@ -223,6 +234,16 @@ describe('decodeEventRecord: Avro single-object encoding', () => {
     const {errorClass, message} = failure(decode(Buffer.concat([Buffer.from([0xc3, 0x01]), v2.fingerprint, body])))
     expect(errorClass).toBe('validation')
     expect(message).toMatch(/^field payloadJson is not valid JSON/)
+  })
+
+  it('rejects an Avro record whose payloadJson nests too deep as validation', () => {
+    const v2 = schemas.writer(2)
+    const payloadJson = '{"deep":' + '['.repeat(3000) + ']'.repeat(3000) + '}'
+    const body = v2.type.toBuffer({...event(), occurredAt: 0, payloadJson, traceId: null})
+    expect(failure(decode(Buffer.concat([Buffer.from([0xc3, 0x01]), v2.fingerprint, body])))).toEqual({
+      errorClass: 'validation',
+      message: 'field payloadJson nests JSON objects and arrays deeper than 512 levels.',
+    })
   })
 
   it('rejects an Avro record with an empty eventId as validation', () => {

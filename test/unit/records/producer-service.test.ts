@@ -90,6 +90,11 @@ describe('prepareLine', () => {
     if (prepared && !prepared.ok) expect(prepared.message).toMatch(message)
   })
 
+  it('rejects a line nested too deep instead of failing to encode it', () => {
+    const text = JSON.stringify({...minimal, payload: {}}).replace('"payload":{}', `"payload":{"d":${'['.repeat(10_000)}${']'.repeat(10_000)}}`)
+    expect(prepareLine(text, options)).toEqual({ok: false, message: 'the line nests JSON objects and arrays deeper than 512 levels.'})
+  })
+
   it('rejects an event larger than the limit', () => {
     expect(prepareLine(line({...minimal, payload: {blob: 'x'.repeat(2000)}}), {...options, maxEventBytes: 1000})).toEqual({
       ok: false,
