@@ -751,6 +751,54 @@ bq_down() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Port selection
+# ---------------------------------------------------------------------------------------------
+ports_needed() { # SERVICE BASE -> every TCP port the service would listen on
+  local svc="$1" base="$2" n o
+  case "$svc" in
+    kafka)
+      for ((n = 1; n <= BROKERS; n++)); do
+        o=$((100 * (n - 1)))
+        echo $((base + o)) $((base + o + 1))
+        if [[ $SECURE == 1 ]]; then echo $((base + o + 3)); fi
+      done
+      ;;
+    bq) echo "$base" $((base + 10)) ;;
+    *) echo "$base" ;;
+  esac
+}
+
+ports_free() { # SERVICE BASE
+  local p
+  for p in $(ports_needed "$1" "$2"); do
+    if port_open "$p"; then return 1; fi
+  done
+  return 0
+}
+
+# choose_port SERVICE VAR ENVVAR RUNNING(0/1)
+# A service that runs keeps its port. A port given explicitly (KPIPE_STACK_*) is used as is (a
+# clash is reported when the service starts). Otherwise, when the default/persisted port is taken
+# by another program (e.g. the stack of another clone of the repo), move up in steps of 1000;
+# `scripts/stack env` then points at the ports chosen.
+choose_port() {
+  local svc="$1" var="$2" envvar="$3" running="$4" base k cand
+  base="${!var}"
+  [[ $running == 1 ]] && return 0
+  ports_free "$svc" "$base" && return 0
+  [[ -n "${!envvar:-}" ]] && return 0
+  for k in 1 2 3 4 5 6 7 8 9; do
+    cand=$((base + 1000 * k))
+    ((cand + 300 < 65536)) || break
+    if ports_free "$svc" "$cand"; then
+      log "port $base for ${svc/bq/the BigQuery emulator} is taken ($(port_owner "$base")); using $cand instead (set $envvar to choose)"
+      printf -v "$var" '%s' "$cand"
+      return 0
+    fi
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------
 cmd_up() {
@@ -779,7 +827,18 @@ cmd_up() {
     [[ -z "$old" || "$old" == "$KAFKA_PORT" ]] || die "Kafka runs on port $old; run 'scripts/stack down' before changing KPIPE_STACK_KAFKA_PORT"
   fi
   mkdir -p "$STACK_DIR"
-  local t0=$SECONDS
+  local t0=$SECONDS r
+  # Ports: keep those of running services; move away from ports other programs hold.
+  r=0; [[ -n "$running" ]] && r=1
+  choose_port kafka KAFKA_PORT KPIPE_STACK_KAFKA_PORT "$r"
+  r=0; if find_pg_bin && pg_pid >/dev/null; then r=1; else pg_free_debian_cluster; fi
+  choose_port postgres PG_PORT KPIPE_STACK_PG_PORT "$r"
+  r=0; if redis_pid >/dev/null; then r=1; else redis_free_system_service; fi
+  choose_port redis REDIS_PORT KPIPE_STACK_REDIS_PORT "$r"
+  r=0; bq_pid >/dev/null && r=1
+  choose_port bq BQ_PORT KPIPE_STACK_BQ_PORT "$r"
+  BQ_GRPC_PORT=$((BQ_PORT + 10))
+  save_settings
   kafka_up
   save_settings
   pg_up
