@@ -268,6 +268,8 @@ ensure_kafka() {
 
 install_bq_locked() {
   [[ -x "$BQ_BIN" ]] && return 0
+  # A Go toolchain installed from go.dev lives in /usr/local/go, which a non-login shell may not have on PATH.
+  command -v go >/dev/null || { [ -x /usr/local/go/bin/go ] && PATH="/usr/local/go/bin:$PATH"; }
   command -v go >/dev/null || die "Go is needed to build the BigQuery emulator ($BQ_EMULATOR_MODULE@$BQ_EMULATOR_VERSION) and is not installed"
   log "building the BigQuery emulator $BQ_EMULATOR_VERSION with Go into $CACHE_DIR/bin (once; a cold build takes several minutes)"
   # Not `go install pkg@version`: that also asks the module proxy for the version list (to look

@@ -116,7 +116,26 @@ export async function applyPlan(admin: Admin, plan: TopicPlan, options: {timeout
     if (partitionRequest.length > 0) await admin.createPartitions({topicPartitions: partitionRequest, timeout})
     if (alterRequest.length > 0) await admin.alterConfigs({resources: alterRequest, validateOnly: false})
   })
+  if (alters.length > 0) await waitForConfigs(admin, alters)
   return plan.actions
+}
+
+/**
+ * A describe right after AlterConfigs can still return the old values for a few milliseconds
+ * (seen on the stack's KRaft broker); wait until the change is visible, so that a `plan` run
+ * straight after `apply` agrees with it.
+ */
+async function waitForConfigs(admin: Admin, alters: Extract<TopicAction, {kind: 'alter-configs'}>[], timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+    const current = await describeTopicConfigs(
+      admin,
+      alters.map((a) => a.topic),
+    )
+    const visible = alters.every((a) => a.changes.every((c) => current.get(a.topic)?.[c.key]?.value === c.to))
+    if (visible || Date.now() > deadline) return
+    await new Promise((resolve) => setTimeout(resolve, delay))
+  }
 }
 
 /** Turns Kafka's refusal of a request into a sentence naming the topic and the reason. */
