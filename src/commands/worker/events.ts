@@ -7,6 +7,7 @@ import {UsageError} from '../../lib/errors.js'
 import {durationFlag, kafkaFlags, metricsFlags, postgresFlags, redisFlags} from '../../lib/flags.js'
 import {createLogger} from '../../lib/logging.js'
 import {runEventsWorker, type EventsWorkerResult} from '../../lib/workers/events-worker.js'
+import {ensureWorkerHeapLimits} from '../../lib/workers/heap.js'
 
 const sizeFlag = Flags.custom<number>({
   async parse(input) {
@@ -53,12 +54,23 @@ export default class WorkerEvents extends BaseCommand<typeof WorkerEvents> {
     }),
     'stop-when-caught-up': Flags.boolean({description: 'Exit 0 once every assigned partition has no lag', default: false}),
     'max-record-bytes': sizeFlag({description: 'Larger record values are dead-lettered as oversize', default: 1024 * 1024, defaultHelp: async () => '1MiB'}),
+    'fetch-max-bytes': sizeFlag({
+      description: 'Most bytes one fetch returns (all partitions); bounds memory',
+      default: 4 * 1024 * 1024,
+      defaultHelp: async () => '4MiB',
+    }),
+    'partition-fetch-max-bytes': sizeFlag({
+      description: 'Most bytes one fetch returns per partition',
+      default: 1024 * 1024,
+      defaultHelp: async () => '1MiB',
+    }),
     projections: Flags.boolean({description: 'Update the Redis projections (--no-projections: PostgreSQL only)', default: true, allowNo: true}),
     'log-level': Flags.string({description: 'Log level (env KPIPE_LOG_LEVEL; default info)', options: [...LOG_LEVELS]}),
   }
 
   async run(): Promise<EventsWorkerResult> {
-    const {config} = this.kpipeConfig
+    const {config} = this.kpipeConfig // configuration errors surface before any re-execution
+    ensureWorkerHeapLimits()
     const flags = this.flags
     const logger = createLogger({level: flags.debug ? 'debug' : config.log.level, base: {worker: 'events'}})
     const controller = new AbortController()
@@ -88,6 +100,8 @@ export default class WorkerEvents extends BaseCommand<typeof WorkerEvents> {
         shutdownTimeoutMs: flags['shutdown-timeout'],
         stopWhenCaughtUp: flags['stop-when-caught-up'],
         sessionTimeoutMs: flags['session-timeout'],
+        fetchMaxBytes: flags['fetch-max-bytes'],
+        partitionFetchMaxBytes: flags['partition-fetch-max-bytes'],
         maxRecordBytes: flags['max-record-bytes'],
         projections: flags.projections,
         signal: controller.signal,

@@ -160,8 +160,8 @@ export class WorkerEngine<T> {
       groupId: group,
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(this.options.sessionTimeoutMs / 3)),
-      maxBytesPerPartition: this.options.maxBytesPerPartition ?? 2 * 1024 * 1024,
-      maxBytes: this.options.maxBytes ?? 16 * 1024 * 1024,
+      maxBytesPerPartition: this.options.maxBytesPerPartition ?? 1024 * 1024,
+      maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
       maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
     })
@@ -436,7 +436,12 @@ export class WorkerEngine<T> {
     await withTimeout(this.options.deadLetters.disconnect().catch(() => undefined), Math.max(timeLeft(), 1000))
     if (this.admin) await withTimeout(this.admin.disconnect().catch(() => undefined), Math.max(timeLeft(), 1000))
     this.options.metrics.consumerJoined.set(0)
-    logger.info({...this.summary()}, 'worker stopped')
+    const memory = process.memoryUsage()
+    const mib = (n: number) => Math.round(n / 1048576)
+    logger.info(
+      {...this.summary(), memoryMiB: {rss: mib(memory.rss), heapUsed: mib(memory.heapUsed), heapTotal: mib(memory.heapTotal), external: mib(memory.external), arrayBuffers: mib(memory.arrayBuffers)}},
+      'worker stopped',
+    )
   }
 }
 

@@ -39,6 +39,8 @@ export interface EventsWorkerOptions {
   shutdownTimeoutMs: number
   stopWhenCaughtUp: boolean
   sessionTimeoutMs?: number
+  fetchMaxBytes?: number
+  partitionFetchMaxBytes?: number
   maxRecordBytes: number
   /** Default `<topic>.dlq`. */
   dlqTopic?: string
@@ -121,6 +123,8 @@ export async function runEventsWorker(options: EventsWorkerOptions): Promise<Eve
       logger,
       stopWhenCaughtUp: options.stopWhenCaughtUp,
       sessionTimeoutMs: options.sessionTimeoutMs,
+      maxBytes: options.fetchMaxBytes,
+      maxBytesPerPartition: options.partitionFetchMaxBytes,
       shutdownTimeoutMs: options.shutdownTimeoutMs,
       signal: options.signal,
       describe: (event) => ({eventId: event.eventId, correlationId: event.correlationId ?? undefined, type: event.type}),

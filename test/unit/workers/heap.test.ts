@@ -1,0 +1,17 @@
+import {describe, expect, it} from 'vitest'
+
+import {heapFlagsToAdd, WORKER_HEAP_FLAGS} from '../../../src/lib/workers/heap.js'
+
+describe('heapFlagsToAdd', () => {
+  it('adds the worker heap limits by default', () => {
+    expect(heapFlagsToAdd([], {})).toEqual(WORKER_HEAP_FLAGS)
+  })
+  it('respects heap flags the operator gave, on the command line or in NODE_OPTIONS', () => {
+    expect(heapFlagsToAdd(['--max-old-space-size=1024'], {})).toEqual([])
+    expect(heapFlagsToAdd([], {NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=16'})).toEqual([])
+    expect(heapFlagsToAdd([], {KPIPE_WORKER_HEAP: 'default'})).toEqual([])
+  })
+  it('does not loop after re-executing', () => {
+    expect(heapFlagsToAdd([], {KPIPE_WORKER_HEAP_SET: '1'})).toEqual([])
+  })
+})
