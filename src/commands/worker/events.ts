@@ -28,7 +28,9 @@ export default class WorkerEvents extends BaseCommand<typeof WorkerEvents> {
     'per-minute counts per type) and commits offsets only after PostgreSQL and any dead-letter write acknowledged. ' +
     'Poison records go to <topic>.dlq with their reason. A failing PostgreSQL pauses consumption with retries; a ' +
     'failing Redis only marks the projections stale until they catch up. SIGTERM/SIGINT finish the in-flight batch, ' +
-    'commit, leave the group and exit 0. Serves /metrics, /healthz and /readyz on --metrics-port; logs JSON on stderr.'
+    'commit, leave the group and exit 0. Serves /metrics, /healthz and /readyz on --metrics-port; logs JSON on stderr. ' +
+    'Runs with a small fixed V8 heap (--max-old-space-size=192 --max-semi-space-size=4) so memory stays flat, unless ' +
+    'NODE_OPTIONS already sets heap sizes or KPIPE_WORKER_HEAP=default.'
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --group kpipe-events --concurrency 6 --metrics-port 9464',
