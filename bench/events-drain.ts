@@ -201,12 +201,12 @@ async function runKpipe(): Promise<Result> {
   if (summary.inserted !== N || summary.deadLettered !== 0) throw new Error(`kpipe inserted ${summary.inserted} of ${N}: ${stdout}`)
   const seconds = summary.durationMs / 1000
   return {
-    name: 'kpipe worker events → PostgreSQL + Redis',
+    name: args['worker-args']!.includes('--no-projections') ? 'kpipe worker events → PostgreSQL only (--no-projections)' : 'kpipe worker events → PostgreSQL + Redis',
     events: N,
     seconds,
     eventsPerSec: Math.round(N / seconds),
     peakRssMiB: peak,
-    note: `concurrency ${args.concurrency}, batch ${args['batch-size']}; wall ${wall.toFixed(1)} s with start-up and caught-up check (${Math.round(N / wall).toLocaleString('en-US')}/s); projections stale at exit: ${summary.projectionsStale}`,
+    note: `concurrency ${args.concurrency}, batch ${args['batch-size']}${args['worker-args'] ? ` ${args['worker-args']}` : ''}; wall ${wall.toFixed(1)} s with start-up and caught-up check (${Math.round(N / wall).toLocaleString('en-US')}/s); projections stale at exit: ${summary.projectionsStale}`,
   }
 }
 
