@@ -66,6 +66,13 @@ export function kafkaDependencyError(error: unknown): DependencyError | undefine
       {hint: 'Check KPIPE_KAFKA_SSL and the SASL settings; kpipe supports Apache Kafka 3.x and 4.x brokers.', cause: error},
     )
   }
+  const tls = messages.find((m) => /certificate|self[- ]signed|unable to verify|ERR_TLS|SSL routines|wrong version number/i.test(m))
+  if (tls) {
+    return new DependencyError('kafka', `Kafka's TLS handshake failed (${tls}).`, {
+      hint: 'Set KPIPE_KAFKA_CA_FILE to the CA that signed the broker certificates, or check that the brokers listen with TLS.',
+      cause: error,
+    })
+  }
   const unreachable = names.some((n) =>
     ['KafkaJSConnectionError', 'KafkaJSNumberOfRetriesExceeded', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError', 'KafkaJSLockTimeout'].includes(n),
   )

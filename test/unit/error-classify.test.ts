@@ -52,3 +52,13 @@ describe('classifyError', () => {
     expect(classifyError('a string').exitCode).toBe(70)
   })
 })
+
+describe('classifyError: TLS', () => {
+  it('names an untrusted broker certificate and points at the CA file', () => {
+    const error = kafkaError('KafkaJSNumberOfRetriesExceeded', 'retries', kafkaError('KafkaJSConnectionError', 'Connection error: self-signed certificate in certificate chain'))
+    const result = classifyError(error)
+    expect(result.exitCode).toBe(3)
+    expect(result.message).toBe("Kafka's TLS handshake failed (Connection error: self-signed certificate in certificate chain).")
+    expect(result.hint).toMatch(/KPIPE_KAFKA_CA_FILE/)
+  })
+})

@@ -1,0 +1,56 @@
+/**
+ * SASL_SSL end to end: the stack's SCRAM-SHA-512 listener with a CA made at start-up
+ * (`./scripts/stack up --secure`, which scripts/test and scripts/demo use).
+ */
+import {execFileSync} from 'node:child_process'
+import path from 'node:path'
+import {describe, expect, it} from 'vitest'
+
+import {json, repoRoot, runCli} from '../helpers/cli.js'
+
+/** The KPIPE_* variables `./scripts/stack env --secure` exports. */
+function secureEnv(): Record<string, string> {
+  const text = execFileSync(path.join(repoRoot, 'scripts', 'stack'), ['env', '--secure'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
+  const env: Record<string, string> = {}
+  for (const line of text.split('\n')) {
+    const match = /^export (KPIPE_\w+)=(.*)$/.exec(line.trim())
+    if (match) env[match[1]!] = match[2]!.replace(/^'(.*)'$/, '$1')
+  }
+  return env
+}
+
+describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
+  const env = secureEnv()
+
+  it('the stack exports a TLS + SCRAM configuration', () => {
+    expect(env).toMatchObject({KPIPE_KAFKA_SSL: 'true', KPIPE_KAFKA_SASL_MECHANISM: 'scram-sha-512'})
+    expect(env.KPIPE_KAFKA_CA_FILE).toBeTruthy()
+  })
+
+  it('lists topics through the secure listener', async () => {
+    const result = await runCli(['topics', 'list', '--json'], {env})
+    expect(result.code, result.stderr).toBe(0)
+    expect(json<{topics: {name: string}[]}>(result).topics.length).toBeGreaterThan(0)
+  })
+
+  it('a wrong password is refused authentication: exit 3, one sentence', async () => {
+    const result = await runCli(['topics', 'list'], {env: {...env, KPIPE_KAFKA_PASSWORD: 'wrong-password'}})
+    expect(result.code).toBe(3)
+    expect(result.stderr).toMatch(/^Error: Kafka refused authentication: .*invalid credentials.*$/m)
+    expect(result.stderr).not.toContain('wrong-password')
+  })
+
+  it('an untrusted certificate says so and points at the CA file', async () => {
+    const result = await runCli(['topics', 'list'], {env: {...env, KPIPE_KAFKA_CA_FILE: ''}})
+    expect(result.code).toBe(3)
+    expect(result.stderr).toMatch(/^Error: Kafka's TLS handshake failed \(.*certificate.*\)\.$/m)
+    expect(result.stderr).toContain('KPIPE_KAFKA_CA_FILE')
+  })
+
+  it('plaintext against the TLS listener is a clear sentence, not a retried hang', async () => {
+    const result = await runCli(['topics', 'list'], {env: {...env, KPIPE_KAFKA_SSL: 'false'}})
+    expect(result.code).toBe(3)
+    expect(result.stderr).toMatch(/^Error: The Kafka broker closed the connection/m)
+    expect(result.durationMs).toBeLessThan(20_000)
+  })
+})
