@@ -13,7 +13,15 @@ export interface TopicsListResult {
 
 export default class TopicsList extends BaseCommand<typeof TopicsList> {
   static override summary = 'List topics with partitions, replication, retention and health'
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --internal --json']
+  static override description =
+    'One line per topic: partition count, replication factor, retention.ms and cleanup.policy as the broker resolves them, ' +
+    'and how many partitions are under-replicated (ISR smaller than the replica set) or offline (no leader). ' +
+    'Internal topics (__consumer_offsets, ...) are left out unless --internal is given.'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --internal --json',
+    "<%= config.bin %> <%= command.id %> --json | jq '.topics[] | select(.underReplicatedPartitions > 0) | .name'",
+  ]
   static override flags = {
     ...kafkaFlags,
     internal: Flags.boolean({description: 'Include internal topics such as __consumer_offsets', default: false}),
