@@ -4,6 +4,7 @@ import {BaseCommand} from '../../lib/base-command.js'
 import {postgresFlags, redisFlags} from '../../lib/flags.js'
 import {assertSchemaCurrent} from '../../lib/postgres/migrations.js'
 import {createPgPool, pgDependencyError} from '../../lib/postgres/pool.js'
+import {PgProjectionBacklog} from '../../lib/postgres/projection-backlog.js'
 import {connectRedis, createRedis} from '../../lib/redis/client.js'
 import {PgProjectionSource} from '../../lib/redis/projection-source.js'
 import {rebuildProjections, type CacheRebuildResult} from '../../lib/redis/rebuild.js'
@@ -38,6 +39,9 @@ export default class CacheRebuild extends BaseCommand<typeof CacheRebuild> {
         throw pgDependencyError(error, config.postgres.url) ?? error
       }
       await connectRedis(redis, config.redis.url)
+      // Ranges workers could not project before now are covered by this rebuild.
+      const backlog = new PgProjectionBacklog(pool)
+      const backlogWatermark = await backlog.watermark()
       let lastNote = Date.now()
       const result = await rebuildProjections({
         source: new PgProjectionSource(pool),
@@ -50,6 +54,7 @@ export default class CacheRebuild extends BaseCommand<typeof CacheRebuild> {
           this.note(`… ${events} events projected`)
         },
       })
+      await backlog.clearThrough(backlogWatermark)
       this.log(
         `Rebuilt the Redis projections from ${result.events} events: ${result.countBuckets} per-minute count buckets; ` +
           `${result.flushedKeys} old keys deleted first (${(result.durationMs / 1000).toFixed(1)}s).`,

@@ -112,7 +112,7 @@ export default class WorkerEvents extends BaseCommand<typeof WorkerEvents> {
       this.note(
         `Consumed ${result.consumed}, wrote ${result.written} (${result.inserted} new), dead-lettered ${result.deadLettered} ` +
           `to ${result.dlqTopic} in ${(result.durationMs / 1000).toFixed(1)}s (${result.recordsPerSec} records/s); stopped by ${result.stoppedBy}.` +
-          (result.projectionsStale ? ' Redis projections are stale: run `kpipe cache rebuild`.' : ''),
+          (result.projectionsStale ? ' Redis projections are stale: the next worker catches them up at start-up, or run `kpipe cache rebuild`.' : ''),
       )
       return result
     } finally {

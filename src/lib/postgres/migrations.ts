@@ -68,6 +68,25 @@ CREATE INDEX logs_correlation_id ON ${s}.logs (correlation_id) WHERE correlation
 CREATE INDEX logs_message_fts ON ${s}.logs USING gin (to_tsvector('simple', message));
 `,
   },
+  {
+    version: 2,
+    name: 'projection backlog',
+    // Offset ranges of events already in events whose Redis projection failed: written before
+    // their offsets are committed, cleared once a worker re-projected them from events, so a
+    // crash while Redis is unreachable loses no projection update (projection-backlog.ts).
+    sql: (s) => `
+CREATE TABLE IF NOT EXISTS ${s}.projection_backlog (
+  id              bigserial   PRIMARY KEY,
+  kafka_topic     text        NOT NULL,
+  kafka_partition int         NOT NULL,
+  from_offset     bigint      NOT NULL,
+  to_offset       bigint      NOT NULL,
+  marked_at       timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT projection_backlog_range CHECK (from_offset <= to_offset)
+);
+CREATE INDEX IF NOT EXISTS projection_backlog_topic ON ${s}.projection_backlog (kafka_topic, kafka_partition, from_offset);
+`,
+  },
 ]
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version

@@ -4,12 +4,17 @@
  * offset range stale instead of failing the batch; a background catch-up rebuilds stale ranges
  * from PostgreSQL, the truth, once Redis answers again. Projections are idempotent and
  * order-independent, so a catch-up may run beside live updates.
+ *
+ * A stale range is also written to PostgreSQL's projection backlog before project() returns,
+ * so before the range's offsets are committed: a worker that dies while Redis is unreachable
+ * leaves the ranges to the next worker (read at its start-up and with every catch-up).
  */
 import {randomUUID} from 'node:crypto'
 
 import type {Redis} from 'ioredis'
 
 import {errorMessage} from '../errors.js'
+import type {BacklogRange, ProjectionBacklog} from '../postgres/projection-backlog.js'
 import type {Logger} from '../logging.js'
 import type {WorkerMetrics} from '../metrics/worker-metrics.js'
 import {REBUILD_LOCK_KEY, SENTINEL_KEY, applyProjections, type ProjectedEvent} from './projections.js'
@@ -31,6 +36,10 @@ export interface ProjectorOptions {
   metrics?: WorkerMetrics
   catchUpIntervalMs?: number
   catchUpPageSize?: number
+  /** Durable record of stale ranges (PostgreSQL); without it staleness lives in memory only. */
+  backlog?: ProjectionBacklog
+  /** How often a worker that is not stale itself looks for ranges other workers left. */
+  backlogCheckIntervalMs?: number
 }
 
 export class Projector {
@@ -39,6 +48,9 @@ export class Projector {
   private catchingUp?: Promise<void>
   private redisUp = true
   private reportedStale = false
+  /** Backlog rows read into `stale`, deleted once their ranges are re-projected. */
+  private readonly loaded = new Map<string, BacklogRange>()
+  private nextBacklogCheck = 0
 
   constructor(private readonly options: ProjectorOptions) {}
 
@@ -52,20 +64,49 @@ export class Projector {
     return this.stale.snapshot()
   }
 
+  /**
+   * Reads the durable backlog (ranges earlier workers could not project) into the stale ranges.
+   * At start-up, so a worker that stops when caught up still catches them up before it exits.
+   */
+  async loadBacklog(): Promise<number> {
+    const {backlog} = this.options
+    if (!backlog) return 0
+    const ranges = await backlog.pending()
+    let added = 0
+    for (const range of ranges) {
+      if (this.loaded.has(range.id)) continue
+      this.loaded.set(range.id, range)
+      this.stale.add(range.topic, range.partition, range.from, range.to)
+      added++
+    }
+    // A full page means there may be more: look again on the next pass.
+    this.nextBacklogCheck = ranges.length >= 10_000 ? 0 : Date.now() + (this.options.backlogCheckIntervalMs ?? 30_000)
+    if (added > 0) {
+      this.reportedStale = true
+      this.options.metrics?.redisStale.set(1)
+      this.options.logger.warn({ranges: added}, 'PostgreSQL holds Redis projection updates that an earlier worker could not apply: catching them up')
+    }
+    return added
+  }
+
   /** Starts the background catch-up. */
   start(): void {
-    this.timer ??= setInterval(() => void this.catchUp(), this.options.catchUpIntervalMs ?? 2000)
+    if (this.timer) return
+    this.timer = setInterval(() => void this.catchUp(), this.options.catchUpIntervalMs ?? 2000)
     this.timer.unref()
+    void this.catchUp()
   }
 
   /**
    * Projects a batch that PostgreSQL has acknowledged (offsets [from, to] of one partition).
-   * Never throws: a failure marks the range stale. Returns whether Redis took it.
+   * A Redis failure marks the range stale, durably when there is a backlog; resolves with
+   * whether Redis took it. Throws only when the stale range could not be recorded in PostgreSQL:
+   * then the batch must not be committed (the engine retries it; the upsert is idempotent).
    */
   async project(events: ProjectedEvent[], topic: string, partition: number, range: OffsetRange): Promise<boolean> {
     const {redis} = this.options
     if (redis.status !== 'ready') {
-      this.markStale(topic, partition, range, `Redis is ${redis.status}`)
+      await this.markStale(topic, partition, range, `Redis is ${redis.status}`)
       return false
     }
     try {
@@ -73,7 +114,7 @@ export class Projector {
       this.setRedisUp(true)
       return true
     } catch (error) {
-      this.markStale(topic, partition, range, errorMessage(error))
+      await this.markStale(topic, partition, range, errorMessage(error))
       return false
     }
   }
@@ -100,6 +141,7 @@ export class Projector {
 
   private async runCatchUp(): Promise<void> {
     const {redis} = this.options
+    if (this.options.backlog && (this.stale.isStale || this.lostAll || Date.now() >= this.nextBacklogCheck)) await this.loadBacklog()
     if ((await redis.exists(SENTINEL_KEY)) === 0) {
       if (!this.lostAll) {
         this.lostAll = true
@@ -110,7 +152,7 @@ export class Projector {
       return
     }
     this.lostAll = false
-    if (this.stale.isStale) await this.catchUpRanges()
+    if (this.stale.isStale || this.loaded.size > 0) await this.catchUpRanges()
   }
 
   /** Full rebuild by one worker at a time (a lock with a lease); the others wait for the sentinel. */
@@ -121,6 +163,7 @@ export class Projector {
     if ((await redis.set(REBUILD_LOCK_KEY, owner, 'PX', lease, 'NX')) !== 'OK') return
     // Ranges stale before the rebuild starts are in PostgreSQL already, so the rebuild covers them.
     const covered = this.stale.snapshot()
+    const coveredRows = [...this.loaded.keys()]
     const startedAt = Date.now()
     logger.warn('Redis has no complete projections (restarted or flushed): rebuilding them from PostgreSQL')
     try {
@@ -132,6 +175,7 @@ export class Projector {
         onProgress: () => void redis.pexpire(REBUILD_LOCK_KEY, lease).catch(() => undefined),
       })
       for (const {topic, partition, ranges} of covered) for (const range of ranges) this.stale.remove(topic, partition, range)
+      await this.clearBacklog(coveredRows)
       metrics?.projectionCatchUps.inc()
       this.lostAll = false
       logger.info({events: result.events, durationMs: Date.now() - startedAt}, 'rebuilt Redis projections from PostgreSQL')
@@ -144,6 +188,8 @@ export class Projector {
   private async catchUpRanges(): Promise<void> {
     const {logger, source, redis, metrics} = this.options
     const pageSize = this.options.catchUpPageSize ?? 5000
+    // Every backlog row read so far lies inside this snapshot.
+    const coveredRows = [...this.loaded.keys()]
     for (const {topic, partition, ranges} of this.stale.snapshot()) {
       for (const range of ranges) {
         const startedAt = Date.now()
@@ -164,7 +210,14 @@ export class Projector {
         )
       }
     }
+    await this.clearBacklog(coveredRows)
     this.afterCatchUp()
+  }
+
+  private async clearBacklog(ids: string[]): Promise<void> {
+    if (ids.length === 0 || !this.options.backlog) return
+    await this.options.backlog.clear(ids)
+    for (const id of ids) this.loaded.delete(id)
   }
 
   private afterCatchUp(): void {
@@ -177,7 +230,7 @@ export class Projector {
     }
   }
 
-  private markStale(topic: string, partition: number, range: OffsetRange, reason: string): void {
+  private async markStale(topic: string, partition: number, range: OffsetRange, reason: string): Promise<void> {
     const wasStale = this.stale.isStale
     this.stale.add(topic, partition, range.from, range.to)
     this.options.metrics?.redisStale.set(1)
@@ -186,6 +239,11 @@ export class Projector {
     if (!wasStale) {
       this.options.logger.warn({topic, partition, reason}, 'Redis projections are stale: events keep going to PostgreSQL and will be projected when Redis answers')
     }
+    // Before the offsets are committed: a crash from here on leaves the range to the next worker.
+    const {backlog} = this.options
+    if (!backlog) return
+    const row = await backlog.mark(topic, partition, range.from, range.to)
+    this.loaded.set(row.id, row)
   }
 
   private setRedisUp(up: boolean): void {

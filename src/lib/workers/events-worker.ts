@@ -15,6 +15,7 @@ import {startHealthServer, type HealthServer} from '../metrics/server.js'
 import {createWorkerMetrics} from '../metrics/worker-metrics.js'
 import {createPgPool} from '../postgres/pool.js'
 import {assertSchemaCurrent} from '../postgres/migrations.js'
+import {PgProjectionBacklog} from '../postgres/projection-backlog.js'
 import {decodeEventRecord} from '../records/decode.js'
 import type {EventEnvelope} from '../records/envelope.js'
 import {createRedis} from '../redis/client.js'
@@ -92,13 +93,15 @@ export async function runEventsWorker(options: EventsWorkerOptions): Promise<Eve
     let projector: Projector | undefined
     if (redis) {
       closers.unshift(async () => redis.disconnect())
-      projector = new Projector({redis, source: new PgProjectionSource(pool), logger, metrics})
+      projector = new Projector({redis, source: new PgProjectionSource(pool), backlog: new PgProjectionBacklog(pool, {topics: [topic]}), logger, metrics})
       redis.on('error', () => undefined) // its state is reported by the projector
       try {
         await redis.connect()
       } catch (error) {
         logger.warn({redis: redactUrl(config.redis.url), err: errorMessage(error)}, 'Redis is unreachable: projections start stale and catch up when it answers')
       }
+      // Ranges an earlier worker could not project (it died while Redis was unreachable).
+      await projector.loadBacklog().catch((error: unknown) => logger.warn({err: errorMessage(error)}, 'could not read the projection backlog; will retry'))
       projector.start()
     }
 
@@ -138,7 +141,10 @@ export async function runEventsWorker(options: EventsWorkerOptions): Promise<Eve
     if (projector?.isStale) await projector.catchUp() // one last try before leaving
     const projectionsStale = projector?.isStale ?? false
     if (projectionsStale) {
-      logger.warn({ranges: projector!.staleRanges().length}, 'exiting with stale Redis projections: run `kpipe cache rebuild` (or a worker will not know what it missed)')
+      logger.warn(
+        {ranges: projector!.staleRanges().length},
+        'exiting with stale Redis projections: PostgreSQL keeps what they miss and the next worker catches it up at start-up (or run `kpipe cache rebuild`)',
+      )
     }
     return {...summary, dlqTopic, projectionsStale}
   } finally {

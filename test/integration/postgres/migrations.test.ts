@@ -92,6 +92,14 @@ describe('migrate', () => {
       'kafka_offset bigint not null',
       'ingested_at timestamp with time zone not null',
     ])
+    expect(await columns('projection_backlog')).toEqual([
+      'id bigint not null',
+      'kafka_topic text not null',
+      'kafka_partition integer not null',
+      'from_offset bigint not null',
+      'to_offset bigint not null',
+      'marked_at timestamp with time zone not null',
+    ])
     const {rows: indexes} = await pool.query<{indexname: string; indexdef: string}>(
       'SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname',
       [schema],
@@ -108,6 +116,8 @@ describe('migrate', () => {
       'logs_message_fts',
       'logs_service_ts',
       'logs_ts',
+      'projection_backlog_pkey',
+      'projection_backlog_topic',
       'schema_migrations_pkey',
     ])
     expect(indexes.find((i) => i.indexname === 'logs_message_fts')!.indexdef).toMatch(/USING gin \(to_tsvector\('simple'::regconfig, message\)\)/)

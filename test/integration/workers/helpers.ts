@@ -431,3 +431,71 @@ export async function expectProjectionsMatch(redis: Redis, events: TestEvent[]):
   if (problems.length > 0) throw new Error(`Redis projections differ from the events:\n${problems.slice(0, 20).join('\n')}`)
   return {entities: newest.size, buckets: buckets.size}
 }
+
+export interface TcpProxy {
+  /** A redis:// URL that goes through the proxy. */
+  url: string
+  /** Stops listening and cuts every connection: clients see connection refused, as if Redis were down. */
+  close(): Promise<void>
+  /** Listens again on the same port. */
+  open(): Promise<void>
+  /** close() for good (test cleanup). */
+  dispose(): Promise<void>
+}
+
+/**
+ * A TCP proxy in front of the stack's Redis that a test can close and reopen: the worker loses
+ * Redis while Redis keeps its data (a network partition, not a Redis restart).
+ */
+export async function redisProxy(): Promise<TcpProxy> {
+  const {createServer, connect} = await import('node:net')
+  const target = new URL(REDIS_URL)
+  const targetPort = Number(target.port || 6379)
+  const targetHost = target.hostname || '127.0.0.1'
+  const sockets = new Set<import('node:net').Socket>()
+  let server: import('node:net').Server | undefined
+  let port = 0
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = createServer((client) => {
+        const upstream = connect(targetPort, targetHost)
+        for (const socket of [client, upstream]) {
+          sockets.add(socket)
+          socket.on('close', () => sockets.delete(socket))
+          socket.on('error', () => {
+            client.destroy()
+            upstream.destroy()
+          })
+        }
+        client.pipe(upstream)
+        upstream.pipe(client)
+      })
+      s.once('error', reject)
+      s.listen(port, '127.0.0.1', () => {
+        port = (s.address() as {port: number}).port
+        server = s
+        resolve()
+      })
+    })
+  const close = async () => {
+    const s = server
+    server = undefined
+    for (const socket of sockets) socket.destroy()
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()))
+  }
+  await listen()
+  const auth = target.username || target.password ? `${target.username}:${target.password}@` : ''
+  return {url: `redis://${auth}127.0.0.1:${port}${target.pathname}`, close, open: listen, dispose: close}
+}
+
+/** Sum of a consumer group's committed offsets on a topic (-1, never committed, counts as 0). */
+export async function committedTotal(group: string, topic: string): Promise<number> {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const [offsets] = await admin.fetchOffsets({groupId: group, topics: [topic]})
+    return (offsets?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0)
+  } finally {
+    await admin.disconnect()
+  }
+}
