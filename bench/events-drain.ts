@@ -7,7 +7,7 @@
  * Prints a table with ratios and writes it to bench/results/<date>-events-drain.md.
  *
  *   eval "$(./scripts/stack env)"; npm run build
- *   npx tsx bench/events-drain.ts [--events 1000000] [--no-connect] [--no-bare] [--concurrency 3] [--batch-size 2000]
+ *   npx tsx bench/events-drain.ts [--events 1000000] [--no-connect] [--no-bare] [--concurrency 6] [--batch-size 2000]
  *
  * Peak RSS is VmHWM from /proc/<pid>/status, sampled until the process exits.
  */
@@ -30,7 +30,7 @@ const {values: args} = parseArgs({
     events: {type: 'string', default: '1000000'},
     'no-connect': {type: 'boolean', default: false},
     'no-bare': {type: 'boolean', default: false},
-    concurrency: {type: 'string', default: '3'},
+    concurrency: {type: 'string', default: '6'},
     'batch-size': {type: 'string', default: '2000'},
     'connect-tasks': {type: 'string', default: '2'},
     'worker-args': {type: 'string', default: ''},

@@ -46,7 +46,9 @@ export default class WorkerEvents extends BaseCommand<typeof WorkerEvents> {
     topic: Flags.string({description: 'Topic to consume', default: 'events'}),
     'dlq-topic': Flags.string({description: 'Dead-letter topic (default <topic>.dlq)'}),
     'batch-size': Flags.integer({description: 'Records per PostgreSQL write', default: 2000, min: 1, max: 50_000}),
-    concurrency: Flags.integer({description: 'Partitions processed at the same time', default: 3, min: 1, max: 64}),
+    // 6: the events topic's partitions all in one round of a fetch (kafkajs fetches again only
+    // once every batch of the last fetch is done, so a partition left for a second wave idles the rest).
+    concurrency: Flags.integer({description: 'Partitions processed at the same time', default: 6, min: 1, max: 64}),
     'from-beginning': Flags.boolean({description: 'Start at the earliest offset when the group has no committed offset', default: false}),
     'shutdown-timeout': durationFlag({description: 'Longest a graceful shutdown may take', default: 30_000, defaultHelp: async () => '30s'}),
     'session-timeout': durationFlag({
@@ -58,8 +60,8 @@ export default class WorkerEvents extends BaseCommand<typeof WorkerEvents> {
     'max-record-bytes': sizeFlag({description: 'Larger record values are dead-lettered as oversize', default: 1024 * 1024, defaultHelp: async () => '1MiB'}),
     'fetch-max-bytes': sizeFlag({
       description: 'Most bytes one fetch returns (all partitions); bounds memory',
-      default: 4 * 1024 * 1024,
-      defaultHelp: async () => '4MiB',
+      default: 6 * 1024 * 1024,
+      defaultHelp: async () => '6MiB',
     }),
     'partition-fetch-max-bytes': sizeFlag({
       description: 'Most bytes one fetch returns per partition',

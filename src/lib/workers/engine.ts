@@ -161,7 +161,7 @@ export class WorkerEngine<T> {
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(this.options.sessionTimeoutMs / 3)),
       maxBytesPerPartition: this.options.maxBytesPerPartition ?? 1024 * 1024,
-      maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
+      maxBytes: this.options.maxBytes ?? 6 * 1024 * 1024,
       maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
     })
@@ -227,7 +227,25 @@ export class WorkerEngine<T> {
     if (this.stopping) return
     const {topic, partition} = batch
     const {batchSize, metrics} = this.options
+    const control = {heartbeat, isStale}
     this.inFlight++
+    // A slice written but not yet committed: its sink follow-up (the Redis projection) runs
+    // beside the next slice's write; the slice is committed once both are done.
+    let previous: {followedUp: Promise<void>; resolved: string} | undefined
+    const commitPrevious = async () => {
+      if (!previous) return
+      const {followedUp, resolved} = previous
+      previous = undefined
+      await followedUp
+      const next = (BigInt(resolved) + 1n).toString()
+      await commitOffsetsIfNecessary({topics: [{topic, partitions: [{partition, offset: next}]}]})
+      resolveOffset(resolved)
+      this.counts.commits++
+      metrics.commits.inc({topic})
+      const lag = BigInt(batch.highWatermark) - BigInt(next)
+      metrics.consumerLag.set({topic, partition: String(partition)}, Number(lag > 0n ? lag : 0n))
+      await heartbeat()
+    }
     try {
       const messages = batch.messages
       for (let start = 0; start < messages.length; start += batchSize) {
@@ -235,18 +253,15 @@ export class WorkerEngine<T> {
         if (isStale()) break
         const slice = messages.slice(start, start + batchSize)
         const isLast = start + batchSize >= messages.length
-        await this.processSlice(topic, partition, slice, {heartbeat, isStale})
+        const followUp = await this.processSlice(topic, partition, slice, control)
+        await commitPrevious()
         // After the last slice commit past the batch's end, which may be a control record.
         const resolved = isLast ? batch.lastOffset() : slice.at(-1)!.offset
-        const next = (BigInt(resolved) + 1n).toString()
-        await commitOffsetsIfNecessary({topics: [{topic, partitions: [{partition, offset: next}]}]})
-        resolveOffset(resolved)
-        this.counts.commits++
-        metrics.commits.inc({topic})
-        const lag = BigInt(batch.highWatermark) - BigInt(next)
-        metrics.consumerLag.set({topic, partition: String(partition)}, Number(lag > 0n ? lag : 0n))
-        await heartbeat()
+        const followedUp = followUp ? this.withRetry('sink', control, followUp) : Promise.resolve()
+        followedUp.catch(() => undefined) // awaited (and its failure handled) in commitPrevious
+        previous = {followedUp, resolved}
       }
+      await commitPrevious()
     } catch (error) {
       if (error instanceof Abandoned) {
         this.options.logger.info({topic, partition, reason: error.message}, 'in-flight batch abandoned; it will be redelivered')
@@ -259,6 +274,8 @@ export class WorkerEngine<T> {
       }
       throw error // kafkajs errors (rebalance, coordinator moved): kafkajs rejoins and refetches
     } finally {
+      // On an error path the follow-up still running must end before the partition is released.
+      if (previous) await previous.followedUp.catch(() => undefined)
       this.inFlight--
       if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve()
     }
@@ -269,8 +286,9 @@ export class WorkerEngine<T> {
     partition: number,
     messages: KafkaMessage[],
     control: {heartbeat(): Promise<void>; isStale(): boolean},
-  ): Promise<void> {
+  ): Promise<(() => Promise<void>) | undefined> {
     const {decode, sink, metrics, logger, describe} = this.options
+    let followUp: (() => Promise<void>) | undefined
     const decoded: DecodedRecord<T>[] = []
     const letters: DeadLetter[] = []
     for (const message of messages) {
@@ -307,6 +325,7 @@ export class WorkerEngine<T> {
           `sink rejected a record: ${rejected.message}`,
         )
       }
+      followUp = result.followUp
       const written = decoded.length - result.rejected.length
       this.counts.written += written
       this.counts.inserted += result.inserted ?? 0
@@ -328,6 +347,7 @@ export class WorkerEngine<T> {
         }
       }
     }
+    return followUp
   }
 
   /**

@@ -34,11 +34,16 @@ export class EventsSink implements Sink<EventEnvelope> {
     const inserted = await this.upsertIsolating(unique, rejected)
     const rejectedIds = new Set(rejected.map((r) => r.record.value.eventId))
     const accepted = rejectedIds.size === 0 ? unique : unique.filter((r) => !rejectedIds.has(r.value.eventId))
-    if (this.options.projector && records.length > 0) {
-      const range = {from: BigInt(records[0]!.source.offset), to: BigInt(records.at(-1)!.source.offset)}
-      await this.options.projector.project(accepted.map((r) => projectedEvent(r.value)), context.topic, context.partition, range)
+    const {projector} = this.options
+    if (!projector || records.length === 0) return {rejected, inserted}
+    // The engine runs the projection beside the next slice's upsert and commits this slice once
+    // Redis took it or the miss is recorded in PostgreSQL's projection backlog.
+    const range = {from: BigInt(records[0]!.source.offset), to: BigInt(records.at(-1)!.source.offset)}
+    const events = accepted.map((r) => projectedEvent(r.value))
+    const followUp = async () => {
+      await projector.project(events, context.topic, context.partition, range)
     }
-    return {rejected, inserted}
+    return {rejected, inserted, followUp}
   }
 
   isRetriable(error: unknown): boolean {

@@ -50,6 +50,12 @@ export interface SinkWriteResult<T> {
   rejected: RejectedRecord<T>[]
   /** Records the sink stored for the first time (the rest were already there). */
   inserted?: number
+  /**
+   * Follow-up work on what was just written (e.g. a cache update) that may overlap the next
+   * slice's write but must succeed before this slice's offsets are committed. Retried with
+   * backoff like a write when it throws; it must be idempotent.
+   */
+  followUp?: () => Promise<void>
 }
 
 export interface Sink<T> {

@@ -2,6 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import type {EventRow} from '../../../src/lib/postgres/events-store.js'
 import type {EventEnvelope} from '../../../src/lib/records/envelope.js'
+import type {Projector} from '../../../src/lib/redis/projector.js'
 import {EventsSink, firstPerEventId, isDataError, type EventStore} from '../../../src/lib/workers/events-sink.js'
 import type {DecodedRecord} from '../../../src/lib/workers/types.js'
 
@@ -54,6 +55,24 @@ describe('EventsSink', () => {
     expect(sink.isRetriable(Object.assign(new Error('x'), {code: 'ECONNREFUSED'}))).toBe(true)
     expect(sink.isRetriable(Object.assign(new Error('relation does not exist'), {code: '42P01'}))).toBe(false)
     expect(sink.isRetriable(new TypeError('bug'))).toBe(false)
+  })
+})
+
+describe('EventsSink with projections', () => {
+  it('leaves the projection of what PostgreSQL accepted to a follow-up, for the engine to run before committing', async () => {
+    const projected: {ids: string[]; partition: number; from: bigint; to: bigint}[] = []
+    const projector = {
+      project: async (events: {eventId: string}[], _topic: string, partition: number, range: {from: bigint; to: bigint}) => {
+        projected.push({ids: events.map((e) => e.eventId), partition, ...range})
+        return true
+      },
+    } as unknown as Projector
+    const store = new RefusingStore(new Set(['e-2']))
+    const result = await new EventsSink({store, projector}).write([record(1), record(2), record(3)], context)
+    expect(projected).toEqual([]) // not yet: it may overlap the next slice's write
+    expect(result.followUp).toBeTypeOf('function')
+    await result.followUp!()
+    expect(projected).toEqual([{ids: ['e-1', 'e-3'], partition: 0, from: 1n, to: 3n}])
   })
 })
 
