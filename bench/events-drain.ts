@@ -1,13 +1,14 @@
 /**
  * DESIGN §6 drain benchmark: N (default 1,000,000) queued events of ~250 bytes drained into
  * PostgreSQL + Redis by `kpipe worker events`, beside, in the same run and on the same machine:
- *   (a) the bare PostgreSQL ceiling: upsertEvents() of the same rows from Node, one connection;
+ *   (a) the bare PostgreSQL ceiling: upsertEvents() of the same rows from Node, one connection
+ *       (or --bare-connections N, writing in parallel);
  *   (b) Kafka Connect (connect-standalone of the stack's Kafka) with the Debezium JDBC sink
  *       writing the same events into a table with the same columns and indexes.
  * Prints a table with ratios and writes it to bench/results/<date>-events-drain.md.
  *
  *   eval "$(./scripts/stack env)"; npm run build
- *   npx tsx bench/events-drain.ts [--events 1000000] [--no-connect] [--no-bare] [--concurrency 6] [--batch-size 2000]
+ *   npx tsx bench/events-drain.ts [--events 1000000] [--no-connect] [--no-bare] [--bare-connections 1] [--concurrency 6] [--batch-size 2000]
  *
  * Peak RSS is VmHWM from /proc/<pid>/status, sampled until the process exits.
  */
@@ -33,6 +34,7 @@ const {values: args} = parseArgs({
     concurrency: {type: 'string', default: '6'},
     'batch-size': {type: 'string', default: '2000'},
     'connect-tasks': {type: 'string', default: '2'},
+    'bare-connections': {type: 'string', default: '1'},
     'worker-args': {type: 'string', default: ''},
   },
 })
@@ -211,28 +213,49 @@ async function runKpipe(): Promise<Result> {
 }
 
 async function runBare(): Promise<Result> {
-  log('bare upsertEvents: same rows, one connection, scratch schema')
+  const connections = Number(args['bare-connections'])
+  const plural = connections === 1 ? '' : 's'
+  log(`bare upsertEvents: same rows, ${connections} connection${plural}, scratch schema`)
   const schema = `kpipe_bench_bare_${id}`
-  const pool = createPgPool({url: PG_URL}, {max: 1, applicationName: 'kpipe bench bare upsert'})
-  const client = await pool.connect()
+  const pool = createPgPool({url: PG_URL}, {max: connections, applicationName: 'kpipe bench bare upsert'})
+  const setup = await pool.connect()
   try {
-    await migrate(client, {schema})
+    await migrate(setup, {schema})
+    setup.release()
     const batch = Number(args['batch-size'])
+    let next = 0
     const started = process.hrtime.bigint()
-    for (let start = 0; start < N; start += batch) {
-      const rows: EventRow[] = []
-      for (let i = start; i < Math.min(N, start + batch); i++) {
-        // Row building is part of the measure, as the worker's decode is part of its.
-        const e = JSON.parse(JSON.stringify(event(i))) as BenchEvent
-        rows.push({...e, kafkaTopic: kpipeTopic, kafkaPartition: i % 6, kafkaOffset: String(Math.floor(i / 6))})
-      }
-      await upsertEvents(client, rows, {schema})
-    }
+    // Each connection takes the next batch until none is left: `connections` writes in flight.
+    await Promise.all(
+      Array.from({length: connections}, async () => {
+        const client = await pool.connect()
+        try {
+          for (let start = next; start < N; start = next) {
+            next += batch
+            const rows: EventRow[] = []
+            for (let i = start; i < Math.min(N, start + batch); i++) {
+              // Row building is part of the measure, as the worker's decode is part of its.
+              const e = JSON.parse(JSON.stringify(event(i))) as BenchEvent
+              rows.push({...e, kafkaTopic: kpipeTopic, kafkaPartition: i % 6, kafkaOffset: String(Math.floor(i / 6))})
+            }
+            await upsertEvents(client, rows, {schema})
+          }
+        } finally {
+          client.release()
+        }
+      }),
+    )
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
-    return {name: '(a) bare upsertEvents from Node, 1 connection', events: N, seconds, eventsPerSec: Math.round(N / seconds), peakRssMiB: null, note: `batch ${batch}, same table and indexes (scratch schema)`}
+    return {
+      name: `(a) bare upsertEvents from Node, ${connections} connection${plural}`,
+      events: N,
+      seconds,
+      eventsPerSec: Math.round(N / seconds),
+      peakRssMiB: null,
+      note: `batch ${batch}, same table and indexes (scratch schema)`,
+    }
   } finally {
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined)
-    client.release()
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined)
     await pool.end()
   }
 }
