@@ -14,7 +14,8 @@ export default class CacheRebuild extends BaseCommand<typeof CacheRebuild> {
   static override description =
     'Redis is a cache; PostgreSQL is the truth. Deletes the projection keys (kpipe:entity:*, kpipe:counts:*, ' +
     'kpipe:count-buckets:*) and rebuilds the latest state per entity and the per-minute counts per event type from ' +
-    'pipeline.events. Safe while workers run: projections are idempotent and order-independent.'
+    'pipeline.events, then clears the stale ranges workers recorded in pipeline.projection_backlog before it started. ' +
+    'Safe while workers run: projections are idempotent and order-independent.'
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --no-flush --json',

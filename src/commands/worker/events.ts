@@ -27,7 +27,9 @@ export default class WorkerEvents extends BaseCommand<typeof WorkerEvents> {
     'batch to pipeline.events with one idempotent statement, updates the Redis projections (latest state per entity, ' +
     'per-minute counts per type) and commits offsets only after PostgreSQL and any dead-letter write acknowledged. ' +
     'Poison records go to <topic>.dlq with their reason. A failing PostgreSQL pauses consumption with retries; a ' +
-    'failing Redis only marks the projections stale until they catch up. SIGTERM/SIGINT finish the in-flight batch, ' +
+    'failing Redis only marks the projections stale, in pipeline.projection_backlog before the offsets are committed, ' +
+    'and they are caught up from PostgreSQL when Redis answers (by this worker or, after a crash, the next one). ' +
+    'SIGTERM/SIGINT finish the in-flight batch, ' +
     'commit, leave the group and exit 0. Serves /metrics, /healthz and /readyz on --metrics-port; logs JSON on stderr. ' +
     'Runs with a small fixed V8 heap (--max-old-space-size=192 --max-semi-space-size=4) so memory stays flat, unless ' +
     'NODE_OPTIONS already sets heap sizes or KPIPE_WORKER_HEAP=default.'
