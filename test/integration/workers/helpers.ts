@@ -11,6 +11,7 @@ import path from 'node:path'
 import {Redis} from 'ioredis'
 import {CompressionTypes, Kafka, logLevel, type IHeaders, type Message} from 'kafkajs'
 import pg from 'pg'
+import {afterAll, beforeAll} from 'vitest'
 
 import {migrate} from '../../../src/lib/postgres/migrations.js'
 import {registerCompressionCodecs} from '../../../src/lib/workers/codecs.js'
@@ -497,5 +498,36 @@ export async function committedTotal(group: string, topic: string): Promise<numb
     return (offsets?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0)
   } finally {
     await admin.disconnect()
+  }
+}
+
+/**
+ * One suite's own topic with a PostgreSQL pool and a Redis client, created before the suite and
+ * cleaned up after it (rows and projections of that topic, then the topic).
+ */
+export function useTopicFixture(partitions = 6): {readonly topic: string; readonly pool: pg.Pool; readonly redis: Redis} {
+  const topic = uniqueName()
+  let pool: pg.Pool | undefined
+  let redis: Redis | undefined
+  beforeAll(async () => {
+    pool = await pgPool()
+    redis = redisClient()
+    await createTopics(topic, partitions)
+  })
+  afterAll(async () => {
+    await deleteRows(pool!, topic)
+    await deleteProjections(redis!, topic)
+    await deleteTopics(topic)
+    await pool!.end()
+    redis!.disconnect()
+  })
+  return {
+    topic,
+    get pool() {
+      return pool!
+    },
+    get redis() {
+      return redis!
+    },
   }
 }

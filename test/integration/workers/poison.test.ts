@@ -2,26 +2,18 @@
  * Done when #1: 100,000 events with 1% poison of several kinds: every valid event lands exactly
  * once, the dead-letter topic holds exactly the poison, each with its class; the worker never stops.
  */
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type pg from 'pg'
-import type {Redis} from 'ioredis'
+import {describe, expect, it} from 'vitest'
 
 import {
-  createTopics,
-  deleteProjections,
-  deleteRows,
-  deleteTopics,
   eventMessage,
   interleave,
   makeEvents,
-  pgPool,
   poisonMessages,
   produce,
   readTopic,
-  redisClient,
   rowCounts,
   runWorkerUntilCaughtUp,
-  uniqueName,
+  useTopicFixture,
 } from './helpers.js'
 
 const VALID = Number(process.env.KPIPE_TEST_EVENTS ?? 99_000)
@@ -29,24 +21,9 @@ const POISON = Math.round(VALID / 99)
 const MAX_BYTES = 4096
 
 describe('worker events: poison records', () => {
-  const topic = uniqueName()
+  const fixture = useTopicFixture(6)
+  const {topic} = fixture
   const scope = topic
-  let pool: pg.Pool
-  let redis: Redis
-
-  beforeAll(async () => {
-    pool = await pgPool()
-    redis = redisClient()
-    await createTopics(topic, 6)
-  })
-
-  afterAll(async () => {
-    await deleteRows(pool, topic)
-    await deleteProjections(redis, scope)
-    await deleteTopics(topic)
-    await pool.end()
-    redis.disconnect()
-  })
 
   it('writes every valid event once and dead-letters exactly the poison, each with its class', async () => {
     const events = makeEvents(VALID, scope)
@@ -62,7 +39,7 @@ describe('worker events: poison records', () => {
     expect(code, stderr.slice(-3000)).toBe(0)
     const seconds = (Date.now() - started) / 1000
 
-    expect(await rowCounts(pool, topic)).toEqual({rows: VALID, distinct: VALID})
+    expect(await rowCounts(fixture.pool, topic)).toEqual({rows: VALID, distinct: VALID})
     expect(summary).toMatchObject({consumed: VALID + POISON + duplicates.length, deadLettered: POISON, stoppedBy: 'caught-up'})
 
     const expectedByClass: Record<string, number> = {}
@@ -87,7 +64,7 @@ describe('worker events: poison records', () => {
     expect(letters.some((l) => l.value === null)).toBe(true)
 
     // Projections: one hash per entity, holding its newest event.
-    const latest = await redis.hgetall(`kpipe:entity:${scope}-entity-7`)
+    const latest = await fixture.redis.hgetall(`kpipe:entity:${scope}-entity-7`)
     const newest = events.filter((e) => e.key === `${scope}-entity-7`).at(-1)!
     expect(latest.eventId).toBe(newest.eventId)
     console.log(`poison test: ${VALID + POISON} records in ${seconds.toFixed(1)} s (worker start included)`)
