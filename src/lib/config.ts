@@ -8,7 +8,7 @@ import path from 'node:path'
 import {parse as parseYaml, YAMLParseError} from 'yaml'
 import {z} from 'zod'
 
-import {parseDuration, parseSize, ParseError} from './durations.js'
+import {parseDuration, parseSize} from './durations.js'
 import {ConfigError} from './errors.js'
 
 export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
@@ -483,4 +483,3 @@ export function describeConfig(resolved: ResolvedConfig): {key: string; value: u
   return rows
 }
 
-export {ParseError}

@@ -5,7 +5,7 @@
 import {Flags} from '@oclif/core'
 
 import type {FlagOverrides} from './config.js'
-import {parseDuration, ParseError} from './durations.js'
+import {parseDuration, parseSize, ParseError} from './durations.js'
 import {UsageError} from './errors.js'
 
 export const kafkaFlags = {
@@ -65,17 +65,25 @@ export function flagOverrides(flags: Record<string, unknown>): FlagOverrides {
   return overrides
 }
 
+/** A flag value parsed by one of durations.ts' parsers; a bad value is a usage error (exit 2). */
+function parsedFlag(parse: (input: string) => number) {
+  return Flags.custom<number>({
+    async parse(input) {
+      try {
+        return parse(input)
+      } catch (error) {
+        if (error instanceof ParseError) throw new UsageError(error.message)
+        throw error
+      }
+    },
+  })
+}
+
 /**
  * A duration flag (`500ms`, `30s`, `7d`) parsed to milliseconds:
  * `durationFlag({description: '...', default: 30_000, defaultHelp: '30s'})`.
  */
-export const durationFlag = Flags.custom<number>({
-  async parse(input) {
-    try {
-      return parseDuration(input)
-    } catch (error) {
-      if (error instanceof ParseError) throw new UsageError(error.message)
-      throw error
-    }
-  },
-})
+export const durationFlag = parsedFlag(parseDuration)
+
+/** A size flag (`512KiB`, `4MiB`, `1048576`) parsed to bytes. */
+export const sizeFlag = parsedFlag(parseSize)

@@ -2,23 +2,10 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {LOG_LEVELS} from '../../lib/config.js'
-import {parseSize, ParseError} from '../../lib/durations.js'
-import {UsageError} from '../../lib/errors.js'
-import {durationFlag, kafkaFlags, metricsFlags, postgresFlags, redisFlags} from '../../lib/flags.js'
+import {durationFlag, kafkaFlags, metricsFlags, postgresFlags, redisFlags, sizeFlag} from '../../lib/flags.js'
 import {createLogger} from '../../lib/logging.js'
 import {runEventsWorker, type EventsWorkerResult} from '../../lib/workers/events-worker.js'
 import {ensureWorkerHeapLimits} from '../../lib/workers/heap.js'
-
-const sizeFlag = Flags.custom<number>({
-  async parse(input) {
-    try {
-      return parseSize(input)
-    } catch (error) {
-      if (error instanceof ParseError) throw new UsageError(error.message)
-      throw error
-    }
-  },
-})
 
 export default class WorkerEvents extends BaseCommand<typeof WorkerEvents> {
   static override summary = 'Consume domain events into PostgreSQL and the Redis projections'

@@ -14,11 +14,13 @@ import pg from 'pg'
 import {afterAll, beforeAll} from 'vitest'
 
 import {migrate} from '../../../src/lib/postgres/migrations.js'
+import {pgConnectionString} from '../../../src/lib/postgres/pool.js'
 import {registerCompressionCodecs} from '../../../src/lib/workers/codecs.js'
 
 export const REPO = path.resolve(import.meta.dirname, '../../..')
 export const BROKERS = (process.env.KPIPE_BROKERS ?? 'localhost:9092').split(',')
-export const PG_URL = process.env.KPIPE_PG_URL ?? 'postgres://localhost:5432/kpipe'
+// Resolved like kpipe resolves it (the OS user fills in a URL without one, as psql does).
+export const PG_URL = pgConnectionString(process.env.KPIPE_PG_URL ?? 'postgres://localhost:5432/kpipe')
 export const REDIS_URL = process.env.KPIPE_REDIS_URL ?? 'redis://localhost:6379'
 
 registerCompressionCodecs()
