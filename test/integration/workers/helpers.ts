@@ -13,6 +13,7 @@ import {CompressionTypes, Kafka, logLevel, type IHeaders, type Message} from 'ka
 import pg from 'pg'
 import {afterAll, beforeAll} from 'vitest'
 
+import type {EventEnvelope} from '../../../src/lib/records/envelope.js'
 import {migrate} from '../../../src/lib/postgres/migrations.js'
 import {pgConnectionString} from '../../../src/lib/postgres/pool.js'
 import {registerCompressionCodecs} from '../../../src/lib/workers/codecs.js'
@@ -56,16 +57,7 @@ export async function deleteTopics(topic: string): Promise<void> {
   }
 }
 
-export interface TestEvent {
-  eventId: string
-  type: string
-  source: string
-  occurredAt: string
-  key: string
-  correlationId: string | null
-  schemaVersion: number
-  payload: Record<string, unknown>
-}
+export type TestEvent = EventEnvelope
 
 /** n valid events over `entities` entities, of two types (named per test), one minute apart in groups. */
 export function makeEvents(n: number, scope: string, options: {entities?: number; start?: number} = {}): TestEvent[] {

@@ -61,15 +61,21 @@ describe('worker events: dependency outages', () => {
     redis.disconnect()
   })
 
-  it('PostgreSQL down for 20 s: pauses, commits nothing, resumes by itself, loses nothing', async () => {
+  /** A fresh topic of EVENTS events and a worker draining it slowly enough to break something mid-run. */
+  async function startSlowDrain() {
     const topic = uniqueName()
     topics.push(topic)
     await createTopics(topic, 6)
     const events = makeEvents(EVENTS, topic)
     await produce(topic, events.map(eventMessage))
     const port = await freePort()
-    // Small batches, one partition at a time: the run lasts long enough to stop PostgreSQL in it.
+    // Small batches, one partition at a time: the run lasts long enough to stop a dependency in it.
     const worker = startWorker(['--topic', topic, '--group', `${topic}-g`, '--from-beginning', '--metrics-port', String(port), '--batch-size', '200', '--concurrency', '1', '--stop-when-caught-up', '--json'])
+    return {topic, events, port, worker}
+  }
+
+  it('PostgreSQL down for 20 s: pauses, commits nothing, resumes by itself, loses nothing', async () => {
+    const {topic, port, worker} = await startSlowDrain()
     await waitUntil(async () => (await rowCounts(pool, topic)).rows > 2000, 60_000, 'the first rows')
     await pool.end()
     await stopPostgres()
@@ -95,13 +101,7 @@ describe('worker events: dependency outages', () => {
   })
 
   it('Redis down mid-run (its data lost): PostgreSQL keeps going, projections are rebuilt when it is back', async () => {
-    const topic = uniqueName()
-    topics.push(topic)
-    await createTopics(topic, 6)
-    const events = makeEvents(EVENTS, topic)
-    await produce(topic, events.map(eventMessage))
-    const port = await freePort()
-    const worker = startWorker(['--topic', topic, '--group', `${topic}-g`, '--from-beginning', '--metrics-port', String(port), '--batch-size', '200', '--concurrency', '1', '--stop-when-caught-up', '--json'])
+    const {topic, events, port, worker} = await startSlowDrain()
     await waitUntil(async () => (await rowCounts(pool, topic)).rows > 2000, 60_000, 'the first rows')
     const rowsAtStop = (await rowCounts(pool, topic)).rows
     await stopRedis()
