@@ -42,7 +42,9 @@ export interface KpipeConfig {
   redis: {url: string}
   bigquery: {project: string; dataset: string; endpoint?: string}
   log: {level: LogLevel}
-  metrics: {port: number}
+  metrics: {port: number; host: string}
+  /** Stored logs (pipeline.logs): day partitions older than the retention are dropped. */
+  logs: {retentionMs: number}
   topics: Record<string, TopicSettings>
 }
 
@@ -81,7 +83,9 @@ export function defaultConfig(): KpipeConfig {
     redis: {url: 'redis://localhost:6379'},
     bigquery: {project: 'local', dataset: 'analytics', endpoint: 'http://localhost:9050'},
     log: {level: 'info'},
-    metrics: {port: 9464},
+    // Loopback by default: /metrics is unauthenticated; a container exposing it sets 0.0.0.0.
+    metrics: {port: 9464, host: '127.0.0.1'},
+    logs: {retentionMs: 30 * DAY},
     topics: structuredClone(DEFAULT_TOPICS),
   }
 }
@@ -144,7 +148,8 @@ const fileSchema = z.strictObject({
     })
     .optional(),
   log: z.strictObject({level: z.enum(LOG_LEVELS).optional()}).optional(),
-  metrics: z.strictObject({port: z.number().int().min(0).max(65535).optional()}).optional(),
+  metrics: z.strictObject({port: z.number().int().min(0).max(65535).optional(), host: z.string().min(1).optional()}).optional(),
+  logs: z.strictObject({retention: duration.optional()}).optional(),
   topics: z.record(topicName, topicSchema.nullable()).optional(),
 })
 type FileConfig = z.infer<typeof fileSchema>
@@ -167,6 +172,7 @@ type Leaf =
   | 'bigquery.endpoint'
   | 'log.level'
   | 'metrics.port'
+  | 'metrics.host'
 
 export const ENV_VARS: Record<string, Leaf> = {
   KPIPE_BROKERS: 'kafka.brokers',
@@ -183,6 +189,7 @@ export const ENV_VARS: Record<string, Leaf> = {
   KPIPE_BQ_ENDPOINT: 'bigquery.endpoint',
   KPIPE_LOG_LEVEL: 'log.level',
   KPIPE_METRICS_PORT: 'metrics.port',
+  KPIPE_METRICS_HOST: 'metrics.host',
 }
 
 /** Values given on the command line, keyed by leaf, with the flag's name for `config show`. */
@@ -230,6 +237,7 @@ export function resolveConfig(input: {
   for (const name of Object.keys(config.topics)) sources[`topics.${name}`] = 'default'
   sources['kafka.connectionTimeout'] = 'default'
   sources['kafka.requestTimeout'] = 'default'
+  sources['logs.retention'] = 'default'
 
   let passwordFile: string | undefined
   if (input.file) {
@@ -336,6 +344,11 @@ function applyFile(config: KpipeConfig, sources: Record<string, ConfigSource>, f
   set('bigquery.endpoint', file.bigquery?.endpoint)
   set('log.level', file.log?.level)
   set('metrics.port', file.metrics?.port)
+  set('metrics.host', file.metrics?.host)
+  if (file.logs?.retention !== undefined) {
+    config.logs.retentionMs = file.logs.retention
+    sources['logs.retention'] = from
+  }
   for (const [name, topic] of Object.entries(file.topics ?? {})) {
     if (topic === null) {
       // `events: ~` in kpipe.yaml takes a default topic out of kpipe's management.
@@ -479,6 +492,8 @@ export function describeConfig(resolved: ResolvedConfig): {key: string; value: u
   add('bigquery.endpoint', config.bigquery.endpoint ?? null)
   add('log.level', config.log.level)
   add('metrics.port', config.metrics.port)
+  add('metrics.host', config.metrics.host)
+  add('logs.retention', config.logs.retentionMs)
   for (const [name, topic] of Object.entries(config.topics)) add(`topics.${name}`, topic)
   return rows
 }

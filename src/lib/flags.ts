@@ -42,6 +42,9 @@ export const metricsFlags = {
     min: 0,
     max: 65_535,
   }),
+  'metrics-host': Flags.string({
+    description: 'Address /metrics, /healthz and /readyz listen on; 0.0.0.0 for every interface (env KPIPE_METRICS_HOST; default 127.0.0.1)',
+  }),
 }
 
 /** Maps the connection flags a command received onto configuration leaves. */
@@ -56,6 +59,7 @@ export function flagOverrides(flags: Record<string, unknown>): FlagOverrides {
     ['bq-dataset', 'bigquery.dataset'],
     ['bq-endpoint', 'bigquery.endpoint'],
     ['metrics-port', 'metrics.port'],
+    ['metrics-host', 'metrics.host'],
     ['log-level', 'log.level'],
   ]
   for (const [flag, leaf] of map) {
