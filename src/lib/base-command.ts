@@ -4,8 +4,8 @@
  */
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
-import {loadConfig, type ResolvedConfig} from './config.js'
-import {classifyError} from './error-classify.js'
+import {loadConfig, redactUrlsIn, type ResolvedConfig} from './config.js'
+import {classifyError, type Endpoints} from './error-classify.js'
 import {CheckFailedError} from './errors.js'
 import {flagOverrides} from './flags.js'
 
@@ -59,22 +59,36 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.logToStderr(message)
   }
 
+  /** Where the configured services listen, so a bare socket error names the right one. */
+  private endpoints(): Endpoints | undefined {
+    let config: ResolvedConfig['config']
+    try {
+      config = this.resolvedConfig?.config ?? this.kpipeConfig.config
+    } catch {
+      return undefined // the configuration itself is what failed
+    }
+    return {kafka: config.kafka.brokers, postgres: config.postgres.url, redis: config.redis.url, bigquery: config.bigquery.endpoint}
+  }
+
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
-    const kpipeError = classifyError(error)
+    const kpipeError = classifyError(error, {endpoints: this.endpoints()})
+    // A driver's message can quote a connection string: no password reaches the terminal.
+    const message = redactUrlsIn(kpipeError.message)
+    const hint = kpipeError.hint === undefined ? undefined : redactUrlsIn(kpipeError.hint)
     const debug = process.argv.includes('--debug')
     if (this.jsonEnabled() && kpipeError instanceof CheckFailedError && kpipeError.result !== undefined) {
       this.logJson(kpipeError.result)
     } else if (this.jsonEnabled()) {
       this.logJson({
-        error: {kind: kpipeError.kind, message: kpipeError.message, hint: kpipeError.hint ?? null, exitCode: kpipeError.exitCode},
+        error: {kind: kpipeError.kind, message, hint: hint ?? null, exitCode: kpipeError.exitCode},
       })
     }
-    process.stderr.write(`Error: ${kpipeError.message}\n`)
-    if (kpipeError.hint) process.stderr.write(`Hint: ${kpipeError.hint}\n`)
+    process.stderr.write(`Error: ${message}\n`)
+    if (hint) process.stderr.write(`Hint: ${hint}\n`)
     if (debug) {
       const original = kpipeError.cause instanceof Error ? kpipeError.cause : kpipeError
-      process.stderr.write(`${original.stack ?? original.message}\n`)
+      process.stderr.write(`${redactUrlsIn(original.stack ?? original.message)}\n`)
     }
     throw new Errors.ExitError(kpipeError.exitCode)
   }

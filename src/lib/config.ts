@@ -247,6 +247,7 @@ export function resolveConfig(input: {
   }
   if (passwordFile) {
     setLeaf(config, 'kafka.sasl.password', readSecretFile(passwordFile, 'kafka.sasl.passwordFile', input.file?.path))
+    sources['kafka.sasl.password'] = `file ${passwordFile} (kafka.sasl.passwordFile)`
   }
 
   for (const [name, leaf] of Object.entries(ENV_VARS)) {
@@ -466,9 +467,17 @@ function validateSasl(config: KpipeConfig): void {
 // ---------------------------------------------------------------------------------------------
 // Redaction, for `config show` and logs.
 
-/** Replaces the password of a URL with ***. */
+/** Query parameters that carry secrets in connection URLs (libpq's password and sslpassword, tokens). */
+const SECRET_PARAMS = /([?&](?:password|sslpassword|passwd|pass|secret|token|access_token|api_key|apikey)=)[^&#\s]*/gi
+
+/** Replaces the password of a URL with ***: in `user:pass@` and in `?password=` alike. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)([^@/]*)@/i, '$1***@')
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)([^@/]*)@/i, '$1***@').replace(SECRET_PARAMS, '$1***')
+}
+
+/** Redacts the passwords of every URL inside a text (driver errors sometimes quote one). */
+export function redactUrlsIn(text: string): string {
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:[^\s@/]*@/gi, (match) => redactUrl(match)).replace(SECRET_PARAMS, '$1***')
 }
 
 /** The configuration as leaves with their sources, secrets redacted. */

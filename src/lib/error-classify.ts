@@ -1,8 +1,12 @@
 /**
  * Turns whatever a command threw into a KpipeError: the one place where errors of oclif,
- * kafkajs, node-postgres, ioredis and BigQuery are recognised and given an exit code.
+ * kafkajs, node-postgres, ioredis and Node's own sockets are recognised and given an exit code.
+ *
+ * A bare socket error ("connect ECONNREFUSED 127.0.0.1:6379") does not say whose socket it was:
+ * it is matched by address against the endpoints of the resolved configuration, never guessed
+ * from words in the message, so a refused Redis is not blamed on PostgreSQL.
  */
-import {DependencyError, InternalError, KpipeError, UsageError, errorMessage} from './errors.js'
+import {ConfigError, DependencyError, InternalError, KpipeError, UsageError, errorMessage, type Dependency} from './errors.js'
 
 interface ErrorLike {
   name?: string
@@ -11,11 +15,24 @@ interface ErrorLike {
   parse?: unknown
   cause?: unknown
   originalError?: unknown
-  retryCount?: number
+  errors?: unknown[]
+  retriable?: boolean
   type?: string
+  syscall?: string
+  address?: string
+  port?: number
+  severity?: string
 }
 
-export function classifyError(error: unknown): KpipeError {
+/** Where each dependency listens, from the resolved configuration. */
+export interface Endpoints {
+  kafka?: string[]
+  postgres?: string
+  redis?: string
+  bigquery?: string
+}
+
+export function classifyError(error: unknown, context: {endpoints?: Endpoints} = {}): KpipeError {
   const err = (error ?? {}) as ErrorLike
   const message = errorMessage(error)
   if (error instanceof KpipeError) {
@@ -32,13 +49,14 @@ export function classifyError(error: unknown): KpipeError {
     return new UsageError(cleanParseMessage(message), {hint: 'See --help for the flags and examples.', cause: error})
   }
 
-  const kafka = kafkaDependencyError(error)
-  if (kafka) return kafka
-
-  const postgres = postgresDependencyError(error)
-  if (postgres) return postgres
-
-  return new InternalError(`Unexpected error: ${message}`, {cause: error})
+  return (
+    kafkaError(error) ??
+    postgresError(error) ??
+    redisError(error) ??
+    listenError(error) ??
+    socketError(error, context.endpoints ?? {}) ??
+    new InternalError(`Unexpected error: ${message}`, {cause: error})
+  )
 }
 
 function cleanParseMessage(message: string): string {
@@ -47,8 +65,15 @@ function cleanParseMessage(message: string): string {
   return message.replace(/\nSee more help with --help/, '').split('\n')[0]!.trim()
 }
 
-/** kafkajs errors that mean "the cluster cannot be reached or refused us". */
-export function kafkaDependencyError(error: unknown): DependencyError | undefined {
+// ---------------------------------------------------------------------------------------------
+// Kafka
+
+/** kafkajs errors that mean "the cluster cannot be reached, refused us, or refused the request". */
+export function kafkaDependencyError(error: unknown): KpipeError | undefined {
+  return kafkaError(error)
+}
+
+function kafkaError(error: unknown): KpipeError | undefined {
   const chain = causeChain(error)
   const names = chain.map((e) => e.name ?? '')
   if (!names.some((n) => n.startsWith('KafkaJS'))) return undefined
@@ -58,6 +83,11 @@ export function kafkaDependencyError(error: unknown): DependencyError | undefine
       hint: 'Check KPIPE_KAFKA_SASL_MECHANISM, KPIPE_KAFKA_USERNAME and KPIPE_KAFKA_PASSWORD.',
       cause: error,
     })
+  }
+  const refusal = chain.find((e) => e.name === 'KafkaJSProtocolError' && typeof e.type === 'string')
+  if (refusal) {
+    const described = kafkaRefusal(refusal.type!, refusal.message ?? '', error)
+    if (described) return described
   }
   if (names.includes('KafkaJSConnectionClosedError')) {
     return new DependencyError(
@@ -86,13 +116,60 @@ export function kafkaDependencyError(error: unknown): DependencyError | undefine
   return undefined
 }
 
-const PG_UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', '57P01', '57P03'])
-const PG_AUTH = new Set(['28P01', '28000'])
+/** A broker's refusal of a request, by Kafka's error name (kafkajs' `type`). */
+function kafkaRefusal(type: string, message: string, cause: unknown): KpipeError | undefined {
+  const reason = `${type}: ${message.replace(/\.$/, '')}`
+  if (/AUTHORIZATION_FAILED$/.test(type)) {
+    return new DependencyError('kafka', `Kafka refused the request as not authorised (${reason}).`, {
+      hint: "Grant kpipe's principal the ACLs it needs on the topic and consumer group (Write on dead-letter topics, Read on the consumed topic and group).",
+      cause,
+    })
+  }
+  if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') {
+    return new ConfigError(`Kafka refused a record batch as too large (${reason}).`, {
+      hint: "Raise the topic's max.message.bytes (kpipe topic create --config max.message.bytes=…, or in kpipe.yaml), or send smaller records.",
+      cause,
+    })
+  }
+  if (type === 'UNKNOWN_TOPIC_OR_PARTITION') {
+    return new ConfigError(`Kafka has no such topic or partition (${reason}).`, {hint: 'Create the topic with `kpipe topics apply` or `kpipe topic create`.', cause})
+  }
+  if (type === 'UNSUPPORTED_VERSION') {
+    return new DependencyError('kafka', `The Kafka broker does not accept a protocol version kpipe speaks (${reason}).`, {
+      hint: 'kpipe supports Apache Kafka 3.x and 4.x brokers.',
+      cause,
+    })
+  }
+  if (['INVALID_RECORD', 'POLICY_VIOLATION', 'INVALID_CONFIG', 'INVALID_REQUEST', 'CORRUPT_MESSAGE', 'INVALID_REPLICATION_FACTOR', 'INVALID_PARTITIONS'].includes(type)) {
+    return new ConfigError(`Kafka refused the request (${reason}).`, {hint: "Check the topic's configuration and what is sent to it.", cause})
+  }
+  return undefined
+}
 
-/** node-postgres errors that mean "PostgreSQL cannot be reached or refused us". */
-export function postgresDependencyError(error: unknown): DependencyError | undefined {
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE'])
+const PG_AUTH = new Set(['28P01', '28000'])
+/** SQLSTATEs of a server that is going away or not taking connections. */
+const PG_UNAVAILABLE = /^(08...|57P0[1-4]|53300)$/
+/** Missing schema objects: the schema was never migrated, or was dropped under a running worker. */
+const PG_SCHEMA_MISSING = new Set(['42P01', '42703', '3F000', '42883'])
+
+/**
+ * node-postgres errors that mean "PostgreSQL cannot be reached, refused us, or lacks the schema".
+ * `fromPostgres`: the caller knows the error came from a PostgreSQL client, so a bare socket
+ * error is PostgreSQL's too (pgDependencyError in pool.ts says so).
+ */
+export function postgresDependencyError(error: unknown, options: {fromPostgres?: boolean} = {}): KpipeError | undefined {
+  return postgresError(error, options.fromPostgres ?? false)
+}
+
+function postgresError(error: unknown, fromPostgres = false): KpipeError | undefined {
   for (const err of causeChain(error)) {
     const code = err.code ?? ''
+    // A server error from node-postgres carries a SQLSTATE and a severity.
+    const isServerError = typeof err.severity === 'string' && /^[0-9A-Z]{5}$/.test(code)
     if (PG_AUTH.has(code)) {
       return new DependencyError('postgres', `PostgreSQL refused authentication: ${err.message}.`, {
         hint: 'Check the user and password in --pg-url / KPIPE_PG_URL.',
@@ -105,7 +182,25 @@ export function postgresDependencyError(error: unknown): DependencyError | undef
         cause: error,
       })
     }
-    if (PG_UNREACHABLE.has(code) && /postgres|5432|connect/i.test(`${err.message} ${(error as ErrorLike).name}`)) {
+    if (isServerError && PG_SCHEMA_MISSING.has(code)) {
+      return new ConfigError(`PostgreSQL lacks part of kpipe's schema (${err.message}): it was never migrated, or was dropped while kpipe ran.`, {
+        hint: 'Run `kpipe db migrate`, then start again.',
+        cause: error,
+      })
+    }
+    if (isServerError && code === '42501') {
+      return new DependencyError('postgres', `PostgreSQL refused permission: ${err.message}.`, {
+        hint: "Grant kpipe's database user the privileges on schema pipeline (or run kpipe db migrate as its owner).",
+        cause: error,
+      })
+    }
+    if ((isServerError || fromPostgres) && PG_UNAVAILABLE.test(code)) {
+      return new DependencyError('postgres', `PostgreSQL is unavailable (${err.message}).`, {
+        hint: 'Check that the server is up and accepting connections (--pg-url / KPIPE_PG_URL).',
+        cause: error,
+      })
+    }
+    if (fromPostgres && NETWORK_CODES.has(code)) {
       return new DependencyError('postgres', `PostgreSQL is unreachable (${err.message}).`, {
         hint: 'Check --pg-url / KPIPE_PG_URL, or start the local stack with ./scripts/stack up.',
         cause: error,
@@ -115,14 +210,119 @@ export function postgresDependencyError(error: unknown): DependencyError | undef
   return undefined
 }
 
+// ---------------------------------------------------------------------------------------------
+// Redis
+
+function redisError(error: unknown): KpipeError | undefined {
+  for (const err of causeChain(error)) {
+    if (err.name === 'ReplyError' && /^(NOAUTH|WRONGPASS)/.test(err.message ?? '')) {
+      return new DependencyError('redis', `Redis refused authentication: ${err.message}.`, {hint: 'Check the user and password in --redis-url / KPIPE_REDIS_URL.', cause: error})
+    }
+    if (err.name === 'MaxRetriesPerRequestError' || /^(Connection is closed|Command timed out|Stream isn't writeable)/.test(err.message ?? '')) {
+      return new DependencyError('redis', `Redis is unreachable (${err.message?.replace(/\.$/, '')}).`, {
+        hint: 'Check --redis-url / KPIPE_REDIS_URL, or start the local stack with ./scripts/stack up.',
+        cause: error,
+      })
+    }
+  }
+  return undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sockets
+
+/** A server of kpipe's own (the metrics endpoint) could not listen: an operator's choice, exit 2. */
+function listenError(error: unknown): KpipeError | undefined {
+  const err = causeChain(error).find((e) => e.syscall === 'listen' && (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL'))
+  if (!err) return undefined
+  const where = err.port !== undefined ? `${err.address ?? ''}:${err.port}` : 'the configured address'
+  const why = err.code === 'EADDRINUSE' ? 'is already in use (another worker on this host?)' : err.code === 'EACCES' ? 'needs privileges kpipe lacks' : 'is not an address of this host'
+  return new ConfigError(`Cannot listen on ${where} for /metrics: the address ${why}.`, {
+    hint: 'Give each worker its own --metrics-port (KPIPE_METRICS_PORT), or 0 to turn the endpoint off; --metrics-host sets the address.',
+    cause: error,
+  })
+}
+
+/** A socket error matched by address to the dependency configured there. */
+function socketError(error: unknown, endpoints: Endpoints): KpipeError | undefined {
+  const err = causeChain(error).find((e) => NETWORK_CODES.has(e.code ?? '') && (e.syscall === 'connect' || e.syscall === 'getaddrinfo' || e.syscall === 'read' || e.syscall === 'write'))
+  if (!err) return undefined
+  const dependency = dependencyAt(err, endpoints)
+  const detail = err.message ?? err.code
+  if (!dependency) {
+    return new KpipeError('unreachable', `A network connection failed (${detail}), to an address that is none of the configured services.`, {
+      hint: 'Run `kpipe config show` to see where kpipe connects; rerun with --debug for the stack trace.',
+      cause: error,
+    })
+  }
+  const name = {kafka: 'Kafka', postgres: 'PostgreSQL', redis: 'Redis', bigquery: 'BigQuery'}[dependency]
+  const setting = {kafka: '--brokers / KPIPE_BROKERS', postgres: '--pg-url / KPIPE_PG_URL', redis: '--redis-url / KPIPE_REDIS_URL', bigquery: '--bq-endpoint / KPIPE_BQ_ENDPOINT'}[dependency]
+  return new DependencyError(dependency, `${name} is unreachable (${detail}).`, {hint: `Check ${setting}, or start the local stack with ./scripts/stack up.`, cause: error})
+}
+
+const DEFAULT_PORTS: Record<string, number> = {'postgres:': 5432, 'postgresql:': 5432, 'redis:': 6379, 'rediss:': 6379, 'http:': 80, 'https:': 443}
+
+function dependencyAt(err: ErrorLike, endpoints: Endpoints): Dependency | undefined {
+  const port = err.port
+  const host = err.address ?? hostFromMessage(err.message ?? '')
+  const candidates: [Dependency, {host: string; port: number}[]][] = [
+    ['postgres', endpoints.postgres ? [urlEndpoint(endpoints.postgres)].filter(isDefined) : []],
+    ['redis', endpoints.redis ? [urlEndpoint(endpoints.redis)].filter(isDefined) : []],
+    ['bigquery', endpoints.bigquery ? [urlEndpoint(endpoints.bigquery)].filter(isDefined) : []],
+    ['kafka', (endpoints.kafka ?? []).map(brokerEndpoint).filter(isDefined)],
+  ]
+  for (const [dependency, list] of candidates) {
+    for (const endpoint of list) {
+      if (port !== undefined ? endpoint.port === port && sameHost(endpoint.host, host) : sameHost(endpoint.host, host)) return dependency
+    }
+  }
+  return undefined
+}
+
+function urlEndpoint(url: string): {host: string; port: number} | undefined {
+  try {
+    const parsed = new URL(url)
+    return {host: parsed.hostname || 'localhost', port: parsed.port ? Number(parsed.port) : (DEFAULT_PORTS[parsed.protocol] ?? 0)}
+  } catch {
+    return undefined
+  }
+}
+
+function brokerEndpoint(broker: string): {host: string; port: number} | undefined {
+  const match = /^(.*):(\d+)$/.exec(broker)
+  return match ? {host: match[1]!, port: Number(match[2])} : undefined
+}
+
+function hostFromMessage(message: string): string | undefined {
+  return /(?:ENOTFOUND|EAI_AGAIN)\s+(\S+)/.exec(message)?.[1]
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '0.0.0.0'])
+
+function sameHost(a: string, b: string | undefined): boolean {
+  if (b === undefined) return false
+  const x = a.replace(/^\[|\]$/g, '').toLowerCase()
+  const y = b.replace(/^\[|\]$/g, '').replace(/^::ffff:/, '').toLowerCase()
+  return x === y || (LOOPBACK.has(x) && LOOPBACK.has(y))
+}
+
+function isDefined<T>(value: T | undefined): value is T {
+  return value !== undefined
+}
+
 function causeChain(error: unknown): ErrorLike[] {
   const chain: ErrorLike[] = []
-  let current: unknown = error
-  while (current && typeof current === 'object' && chain.length < 8) {
-    chain.push(current as ErrorLike)
-    const next = (current as ErrorLike).cause ?? (current as ErrorLike).originalError
-    if (next === current) break
-    current = next
+  const queue: unknown[] = [error]
+  const seen = new Set<unknown>()
+  while (queue.length > 0 && chain.length < 16) {
+    const current = queue.shift()
+    if (!current || typeof current !== 'object' || seen.has(current)) continue
+    seen.add(current)
+    const e = current as ErrorLike
+    chain.push(e)
+    queue.push(e.cause, e.originalError)
+    // kafkajs' KafkaJSAggregateError and Node's AggregateError (one failure per broker or address).
+    if (Array.isArray(e.errors)) queue.push(...e.errors)
   }
   return chain
 }

@@ -151,8 +151,27 @@ describe('redaction', () => {
     ['redis://:secret@host:6379', 'redis://:***@host:6379'],
     ['postgres://host/db', 'postgres://host/db'],
     ['postgres://user@host/db', 'postgres://user@host/db'],
+    ['postgres://host/db?password=secret', 'postgres://host/db?password=***'],
+    ['postgres://host/db?sslmode=require&password=secret&application_name=x', 'postgres://host/db?sslmode=require&password=***&application_name=x'],
+    ['postgres://u:a@host/db?sslpassword=keypass', 'postgres://u:***@host/db?sslpassword=***'],
+    ['postgres://host/db?user=kpipe', 'postgres://host/db?user=kpipe'],
   ])('%s', (url, redacted) => {
     expect(redactUrl(url)).toBe(redacted)
+  })
+
+  it('config show never prints a password given as ?password= in the URL', () => {
+    const resolved = resolveConfig({env: {KPIPE_PG_URL: 'postgres://localhost/kpipe?password=qpass'}, flags: {}})
+    expect(JSON.stringify(describeConfig(resolved))).not.toContain('qpass')
+  })
+
+  it('a password read from kafka.sasl.passwordFile says so as its source', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kpipe-config-'))
+    writeFileSync(path.join(dir, 'secret'), 'filepass\n')
+    const file = path.join(dir, 'kpipe.yaml')
+    const text = 'kafka:\n  sasl: {mechanism: plain, username: app, passwordFile: secret}\n'
+    writeFileSync(file, text)
+    const row = describeConfig(resolveConfig({file: {path: file, text}, env: {}, flags: {}})).find((r) => r.key === 'kafka.sasl.password')
+    expect(row).toEqual({key: 'kafka.sasl.password', value: '***', source: 'file secret (kafka.sasl.passwordFile)'})
   })
 
   it('config show never carries a secret', () => {

@@ -1,10 +1,27 @@
 import {describe, expect, it} from 'vitest'
 
-import {classifyError} from '../../src/lib/error-classify.js'
+import {classifyError, postgresDependencyError, type Endpoints} from '../../src/lib/error-classify.js'
 import {CheckFailedError, DependencyError, InternalError, UsageError} from '../../src/lib/errors.js'
 
 function kafkaError(name: string, message: string, cause?: unknown) {
   return Object.assign(new Error(message), {name, cause})
+}
+
+/** A socket error as Node makes it (net.connect's errors carry syscall, address and port). */
+function socketError(code: string, address: string, port: number, syscall = 'connect') {
+  return Object.assign(new Error(`${syscall} ${code} ${address}:${port}`), {code, errno: -111, syscall, address, port})
+}
+
+/** A server error as node-postgres makes it: a SQLSTATE and a severity. */
+function pgServerError(code: string, message: string) {
+  return Object.assign(new Error(message), {name: 'error', code, severity: 'ERROR'})
+}
+
+const STACK: Endpoints = {
+  kafka: ['localhost:9092'],
+  postgres: 'postgres://localhost:5432/kpipe',
+  redis: 'redis://localhost:6379',
+  bigquery: 'http://localhost:9050',
 }
 
 describe('classifyError', () => {
@@ -38,8 +55,8 @@ describe('classifyError', () => {
   })
 
   it('maps PostgreSQL connection and auth failures to exit 3', () => {
-    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {code: 'ECONNREFUSED'})
-    expect(classifyError(refused)).toMatchObject({exitCode: 3, message: 'PostgreSQL is unreachable (connect ECONNREFUSED 127.0.0.1:5432).'})
+    const refused = socketError('ECONNREFUSED', '127.0.0.1', 5432)
+    expect(classifyError(refused, {endpoints: STACK})).toMatchObject({exitCode: 3, message: 'PostgreSQL is unreachable (connect ECONNREFUSED 127.0.0.1:5432).'})
     const auth = Object.assign(new Error('password authentication failed for user "x"'), {code: '28P01'})
     expect(classifyError(auth)).toMatchObject({exitCode: 3})
     expect(classifyError(Object.assign(new Error('database "nope" does not exist'), {code: '3D000'})).exitCode).toBe(3)
@@ -60,5 +77,90 @@ describe('classifyError: TLS', () => {
     expect(result.exitCode).toBe(3)
     expect(result.message).toBe("Kafka's TLS handshake failed (Connection error: self-signed certificate in certificate chain).")
     expect(result.hint).toMatch(/KPIPE_KAFKA_CA_FILE/)
+  })
+})
+
+describe('classifyError: a socket error names the service at its address, never a guess', () => {
+  it.each([
+    ['PostgreSQL', socketError('ECONNREFUSED', '127.0.0.1', 5432), /^PostgreSQL is unreachable/, 'KPIPE_PG_URL'],
+    ['Redis', socketError('ECONNREFUSED', '127.0.0.1', 6379), /^Redis is unreachable/, 'KPIPE_REDIS_URL'],
+    ['Kafka', socketError('ECONNREFUSED', '::1', 9092), /^Kafka is unreachable/, 'KPIPE_BROKERS'],
+    ['BigQuery', socketError('ECONNRESET', '127.0.0.1', 9050, 'read'), /^BigQuery is unreachable/, 'KPIPE_BQ_ENDPOINT'],
+  ])('%s', (_name, error, message, setting) => {
+    const result = classifyError(error, {endpoints: STACK})
+    expect(result.exitCode).toBe(3)
+    expect(result.message).toMatch(message)
+    expect(result.hint).toContain(setting)
+  })
+
+  it('a refused Redis is not blamed on PostgreSQL, even though the message says "connect"', () => {
+    const result = classifyError(socketError('ECONNREFUSED', '127.0.0.1', 6379), {endpoints: {...STACK, redis: undefined}})
+    expect(result.exitCode).toBe(3)
+    expect(result.message).not.toMatch(/PostgreSQL/)
+    expect(result.message).toMatch(/none of the configured services/)
+  })
+
+  it('matches a host name that failed to resolve', () => {
+    const error = Object.assign(new Error('getaddrinfo ENOTFOUND db.internal'), {code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname: 'db.internal'})
+    expect(classifyError(error, {endpoints: {postgres: 'postgres://db.internal/kpipe'}}).message).toMatch(/^PostgreSQL is unreachable/)
+  })
+
+  it('a PostgreSQL client error is PostgreSQL\'s, whatever the socket', () => {
+    expect(postgresDependencyError(socketError('ECONNREFUSED', '10.0.0.9', 6432), {fromPostgres: true})?.message).toMatch(/^PostgreSQL is unreachable/)
+    expect(postgresDependencyError(socketError('ECONNREFUSED', '10.0.0.9', 6432))).toBeUndefined()
+  })
+})
+
+describe('classifyError: operator mistakes are not bugs', () => {
+  it('a metrics port already in use is exit 2, naming the flag', () => {
+    const result = classifyError(socketError('EADDRINUSE', '127.0.0.1', 9464, 'listen'))
+    expect(result.exitCode).toBe(2)
+    expect(result.message).toBe('Cannot listen on 127.0.0.1:9464 for /metrics: the address is already in use (another worker on this host?).')
+    expect(result.hint).toMatch(/--metrics-port/)
+  })
+
+  it('a dropped table is exit 2 asking for kpipe db migrate', () => {
+    const result = classifyError(pgServerError('42P01', 'relation "pipeline.events" does not exist'))
+    expect(result.exitCode).toBe(2)
+    expect(result.message).toMatch(/relation "pipeline.events" does not exist/)
+    expect(result.hint).toMatch(/kpipe db migrate/)
+  })
+
+  it('a refused privilege and a server shutting down are exit 3', () => {
+    expect(classifyError(pgServerError('42501', 'permission denied for schema pipeline')).exitCode).toBe(3)
+    expect(classifyError(pgServerError('57P01', 'terminating connection due to administrator command')).message).toMatch(/^PostgreSQL is unavailable/)
+    expect(classifyError(pgServerError('53300', 'sorry, too many clients already')).exitCode).toBe(3)
+  })
+
+  it('a SQLSTATE-like code without a severity is not taken for a PostgreSQL error', () => {
+    expect(classifyError(Object.assign(new Error('x'), {code: '42P01'})).exitCode).toBe(70)
+  })
+
+  it.each([
+    ['MESSAGE_TOO_LARGE', 2, /too large/],
+    ['RECORD_LIST_TOO_LARGE', 2, /too large/],
+    ['TOPIC_AUTHORIZATION_FAILED', 3, /not authorised/],
+    ['CLUSTER_AUTHORIZATION_FAILED', 3, /not authorised/],
+    ['UNKNOWN_TOPIC_OR_PARTITION', 2, /no such topic/],
+    ['POLICY_VIOLATION', 2, /refused the request/],
+  ])('a broker refusing with %s (wrapped as kafkajs does) is exit %i', (type, exitCode, message) => {
+    const protocol = Object.assign(new Error('The broker says no'), {name: 'KafkaJSProtocolError', type, retriable: false})
+    const wrapped = kafkaError('KafkaJSNonRetriableError', 'The broker says no', protocol)
+    const result = classifyError(wrapped)
+    expect(result.exitCode).toBe(exitCode)
+    expect(result.message).toMatch(message)
+    expect(result.message).toContain(type)
+  })
+
+  it('names Redis failures from ioredis', () => {
+    const retries = Object.assign(new Error('Reached the max retries per request limit (which is 1). Refer to "maxRetriesPerRequest" option for details.'), {name: 'MaxRetriesPerRequestError'})
+    expect(classifyError(retries)).toMatchObject({exitCode: 3})
+    expect(classifyError(retries).message).toMatch(/^Redis is unreachable/)
+    expect(classifyError(Object.assign(new Error('WRONGPASS invalid username-password pair or user is disabled.'), {name: 'ReplyError'})).message).toMatch(/^Redis refused authentication/)
+  })
+
+  it('looks through aggregate errors (one failure per address)', () => {
+    const aggregate = Object.assign(new AggregateError([socketError('ECONNREFUSED', '::1', 6379), socketError('ECONNREFUSED', '127.0.0.1', 6379)], ''), {code: 'ECONNREFUSED'})
+    expect(classifyError(aggregate, {endpoints: STACK}).message).toMatch(/^Redis is unreachable/)
   })
 })

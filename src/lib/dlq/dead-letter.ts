@@ -3,7 +3,9 @@
  * headers saying where the record came from and why it failed. Header building is pure; the
  * producer is idempotent with acks=-1 and every send is awaited before offsets are committed.
  */
-import type {IHeaders, Kafka, Message, Producer} from 'kafkajs'
+import {Partitioners, type IHeaders, type Kafka, type Message, type Producer, type RetryOptions} from 'kafkajs'
+
+import {DependencyError} from '../errors.js'
 
 import type {ErrorClass, SourceRecord} from '../workers/types.js'
 
@@ -89,16 +91,82 @@ function truncate(text: string, max: number): string {
   return oneLine.length <= max ? oneLine : `${oneLine.slice(0, max - 1)}…`
 }
 
-/** Sends dead letters with an idempotent producer (acks=-1); `send` resolves once acknowledged. */
+/** Kafka's default max.message.bytes (broker and topic): 1 MiB plus the batch overhead. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+
+/** Record and batch overhead in Kafka's v2 format, rounded up: varints, attributes, header counts. */
+const RECORD_OVERHEAD = 32
+const HEADER_OVERHEAD = 10
+const BATCH_OVERHEAD = 128
+
+/** Upper bound of one message's size inside a record batch (uncompressed). */
+export function messageBytes(message: Message): number {
+  let bytes = RECORD_OVERHEAD + byteLength(message.key) + byteLength(message.value)
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    for (const item of Array.isArray(value) ? value : [value]) bytes += HEADER_OVERHEAD + Buffer.byteLength(name) + byteLength(item)
+  }
+  return bytes
+}
+
+function byteLength(value: Buffer | string | null | undefined): number {
+  if (value === null || value === undefined) return 0
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.length
+}
+
+/**
+ * Splits messages into requests whose record batch stays under `maxBytes` (the topic's
+ * max.message.bytes): a slice of thousands of poison records, each with a dozen headers, can be
+ * several MB and the broker would refuse it whole. Order is kept; a message too large on its own
+ * goes alone (and the broker's refusal names the problem).
+ */
+export function chunkBySize(messages: Message[], maxBytes: number): Message[][] {
+  const budget = Math.max(1, maxBytes - BATCH_OVERHEAD)
+  const chunks: Message[][] = []
+  let current: Message[] = []
+  let size = 0
+  for (const message of messages) {
+    const bytes = messageBytes(message)
+    if (current.length > 0 && size + bytes > budget) {
+      chunks.push(current)
+      current = []
+      size = 0
+    }
+    current.push(message)
+    size += bytes
+  }
+  if (current.length > 0) chunks.push(current)
+  return chunks
+}
+
+/**
+ * Sends dead letters with an idempotent producer (acks=-1); `send` resolves once acknowledged.
+ * Transient failures are retried inside kafkajs without limit (an idempotent producer must not
+ * give up on a sequence); a broker's refusal that retrying cannot change (too large, not
+ * authorised, no such topic) is thrown as a KpipeError naming the topic and the reason.
+ */
 export class DeadLetterProducer {
   private readonly producer: Producer
   private connected = false
+  private readonly maxBytes = new Map<string, number>()
 
   constructor(
     kafka: Kafka,
     private readonly worker: string,
+    options: {retry?: RetryOptions} = {},
   ) {
-    this.producer = kafka.producer({idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false})
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // Java's murmur2, as every other client: chosen, so kafkajs has no default to warn about.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: {...options.retry, retries: Number.MAX_SAFE_INTEGER},
+    })
+  }
+
+  /** The dead-letter topic's max.message.bytes, read at start-up; 1 MiB when not told. */
+  setMaxMessageBytes(topic: string, bytes: number): void {
+    this.maxBytes.set(topic, bytes)
   }
 
   async connect(): Promise<void> {
@@ -118,7 +186,15 @@ export class DeadLetterProducer {
       messages.push(deadLetterMessage(letter, {worker: this.worker, failedAt: now}))
       byTopic.set(topic, messages)
     }
-    await this.producer.sendBatch({acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({topic, messages}))})
+    for (const [topic, messages] of byTopic) {
+      for (const chunk of chunkBySize(messages, this.maxBytes.get(topic) ?? DEFAULT_MAX_MESSAGE_BYTES)) {
+        try {
+          await this.producer.send({topic, acks: -1, messages: chunk})
+        } catch (error) {
+          throw refusal(error, topic) ?? error
+        }
+      }
+    }
   }
 
   async disconnect(): Promise<void> {
@@ -126,4 +202,31 @@ export class DeadLetterProducer {
     this.connected = false
     await this.producer.disconnect()
   }
+}
+
+/** A broker's non-retriable answer to a dead-letter write, as one sentence (exit 3). */
+function refusal(error: unknown, topic: string): DependencyError | undefined {
+  const protocol = findProtocolError(error)
+  if (!protocol || protocol.retriable !== false) return undefined
+  const hint =
+    protocol.type === 'MESSAGE_TOO_LARGE' || protocol.type === 'RECORD_LIST_TOO_LARGE'
+      ? `Raise max.message.bytes of ${topic} to at least the source topic's (kpipe topics apply with config: {max.message.bytes: …}), then start the worker again: nothing was committed past this record.`
+      : /AUTHORIZATION/.test(protocol.type ?? '')
+        ? `Grant the worker's principal Write on ${topic}, then start it again: nothing was committed past this record.`
+        : `Fix ${topic} (kpipe topics describe ${topic}), then start the worker again: nothing was committed past this record.`
+  return new DependencyError('kafka', `Kafka refused dead letters for ${topic} (${protocol.type}: ${(protocol.message ?? '').replace(/\.$/, '')}).`, {hint, cause: error})
+}
+
+function findProtocolError(error: unknown): {type?: string; message?: string; retriable?: boolean} | undefined {
+  type Link = {name?: string; type?: string; message?: string; retriable?: boolean; cause?: unknown; originalError?: unknown}
+  const chain: Link[] = []
+  let current = error as Link | undefined
+  for (let depth = 0; current && typeof current === 'object' && depth < 8; depth++) {
+    chain.push(current)
+    current = (current.cause ?? current.originalError) as Link | undefined
+  }
+  // kafkajs wraps a refusal in KafkaJSNonRetriableError, with the protocol error as its cause.
+  const protocol = chain.find((e) => e.name === 'KafkaJSProtocolError')
+  if (protocol) return {type: protocol.type, message: protocol.message, retriable: chain.some((e) => e.retriable === false) ? false : protocol.retriable}
+  return chain.find((e) => e.name === 'KafkaJSNonRetriableError')
 }

@@ -6,6 +6,7 @@ import type {Registry} from 'prom-client'
 
 export interface HealthServerOptions {
   port: number
+  /** 127.0.0.1 unless told: the endpoints are unauthenticated. */
   host?: string
   registry: Registry
   /** /readyz: 200 when this says ready, 503 with the reasons otherwise. */
@@ -14,6 +15,7 @@ export interface HealthServerOptions {
 
 export interface HealthServer {
   port: number
+  host: string
   close(): Promise<void>
 }
 
@@ -46,7 +48,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(options.port, options.host ?? '0.0.0.0', () => {
+    server.listen(options.port, options.host ?? '127.0.0.1', () => {
       server.off('error', reject)
       resolve()
     })
@@ -54,6 +56,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   server.unref()
   return {
     port: (server.address() as AddressInfo).port,
+    host: (server.address() as AddressInfo).address,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

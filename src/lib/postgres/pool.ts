@@ -10,7 +10,7 @@ import pg from 'pg'
 import type {KpipeConfig} from '../config.js'
 import {redactUrl} from '../config.js'
 import {postgresDependencyError} from '../error-classify.js'
-import {ConfigError, DependencyError} from '../errors.js'
+import {ConfigError, DependencyError, type KpipeError} from '../errors.js'
 
 export interface PgPoolOptions {
   /** Shown in pg_stat_activity; `kpipe` by default (e.g. `kpipe worker events`). */
@@ -91,15 +91,15 @@ function osUser(): string | undefined {
  * reached or refused us"; otherwise returns undefined. The pool's own connect timeout is
  * recognised here too, since node-postgres reports it with a bare message and no code.
  */
-export function pgDependencyError(error: unknown, url: string): DependencyError | undefined {
-  const known = postgresDependencyError(error)
+export function pgDependencyError(error: unknown, url: string): KpipeError | undefined {
+  const known = postgresDependencyError(error, {fromPostgres: true})
   if (known) return known
   const message = error instanceof Error ? error.message : String(error)
   if (/timeout exceeded when trying to connect|connection timeout/i.test(message)) {
-    return postgresDependencyError(Object.assign(new Error(`postgres at ${hostOf(url)}: no connection within the connect timeout`, {cause: error}), {code: 'ETIMEDOUT'}))
+    return postgresDependencyError(Object.assign(new Error(`postgres at ${hostOf(url)}: no connection within the connect timeout`, {cause: error}), {code: 'ETIMEDOUT'}), {fromPostgres: true})
   }
   if (/Connection terminated unexpectedly/i.test(message)) {
-    return postgresDependencyError(Object.assign(new Error(`postgres at ${hostOf(url)} closed the connection`, {cause: error}), {code: 'ECONNRESET'}))
+    return postgresDependencyError(Object.assign(new Error(`postgres at ${hostOf(url)} closed the connection`, {cause: error}), {code: 'ECONNRESET'}), {fromPostgres: true})
   }
   if (/The server does not support SSL connections/i.test(message)) {
     return new DependencyError('postgres', `PostgreSQL at ${hostOf(url)} does not accept TLS, which the URL's sslmode asks for.`, {
@@ -131,7 +131,7 @@ export async function withPgClient<T>(pool: pg.Pool, url: string, fn: (client: p
 }
 
 function isConnectionError(error: Error): boolean {
-  return postgresDependencyError(error) !== undefined || /Connection terminated|ECONNRESET|EPIPE/i.test(error.message)
+  return postgresDependencyError(error, {fromPostgres: true}) instanceof DependencyError || /Connection terminated|ECONNRESET|EPIPE/i.test(error.message)
 }
 
 function hostOf(url: string): string {

@@ -13,7 +13,8 @@ import {CompressionTypes, Partitioners, type Message} from 'kafkajs'
 
 import type {KpipeConfig} from '../config.js'
 import {kafkaDependencyError} from '../error-classify.js'
-import {DependencyError, errorMessage, UsageError} from '../errors.js'
+import {ConfigError, DependencyError, errorMessage, KpipeError, UsageError} from '../errors.js'
+import {settlesWithin} from '../deadline.js'
 import {COMMAND_RETRY, createKafka} from '../kafka/client.js'
 import {encodeEvent, type EventEncoding} from './decode.js'
 import {jsonDepthExceeds, tooDeepMessage, validateEnvelope} from './envelope.js'
@@ -24,6 +25,8 @@ const BATCH_MESSAGES = 500
 const BATCH_BYTES = 512 * 1024
 /** Reported per-line errors kept in the result; the count is always exact. */
 const MAX_REPORTED_ERRORS = 100
+/** Longest wait for one batch's acknowledgement (kafkajs retries inside it) before giving up. */
+const SEND_DEADLINE_MS = 30_000
 /** A "line" longer than this means the input is not NDJSON. */
 const MAX_LINE_CHARS = 64 * 1024 * 1024
 
@@ -118,6 +121,8 @@ export interface ProduceOptions extends Omit<PrepareOptions, 'now' | 'newEventId
   /** Told about each rejected line as it happens. */
   onRejected?: (line: number, message: string) => void
   debug?: boolean
+  /** Longest wait for one batch's acknowledgement; 30 s by default. */
+  sendDeadlineMs?: number
 }
 
 export interface ProduceResult {
@@ -151,7 +156,10 @@ export async function produceEvents(options: ProduceOptions): Promise<ProduceRes
     allowAutoTopicCreation: false,
     // Java's murmur2 partitioning, so a key lands where every other client puts it.
     createPartitioner: Partitioners.DefaultPartitioner,
-    retry: COMMAND_RETRY,
+    // An idempotent producer retries without limit (kafkajs warns, rightly, that a limit can
+    // break its sequence numbers); what bounds a send is SEND_DEADLINE_MS below, after which
+    // the command gives up as a whole and this producer is never used again.
+    retry: {...COMMAND_RETRY, retries: Number.MAX_SAFE_INTEGER},
   })
   const result: ProduceResult = {topic: options.topic, produced: 0, rejected: 0, encoding: options.encoding, errors: []}
   let batch: Message[] = []
@@ -159,14 +167,18 @@ export async function produceEvents(options: ProduceOptions): Promise<ProduceRes
   const flush = async () => {
     if (batch.length === 0) return
     try {
-      await producer.send({topic: options.topic, acks: -1, compression: CompressionTypes.None, messages: batch})
-    } catch (error) {
-      const dependency = kafkaDependencyError(error)
-      if (dependency) {
-        throw new DependencyError('kafka', `${dependency.message.replace(/\.$/, '')}; ${result.produced} events were published before it failed.`, {
-          hint: dependency.hint,
-          cause: error,
+      const sent = producer.send({topic: options.topic, acks: -1, compression: CompressionTypes.None, messages: batch})
+      if (!(await settlesWithin(sent, options.sendDeadlineMs ?? SEND_DEADLINE_MS))) {
+        throw new DependencyError('kafka', `Kafka did not acknowledge a batch of ${options.topic} within ${(options.sendDeadlineMs ?? SEND_DEADLINE_MS) / 1000}s; ${result.produced} events were published before it.`, {
+          hint: 'Check that the brokers are up (kpipe topics list), then send the rest of the input again: the worker ignores eventIds it already stored.',
         })
+      }
+    } catch (error) {
+      if (error instanceof KpipeError) throw error
+      const known = kafkaDependencyError(error)
+      if (known) {
+        const message = `${known.message.replace(/\.$/, '')}; ${result.produced} events were published before it failed.`
+        throw known instanceof DependencyError ? new DependencyError('kafka', message, {hint: known.hint, cause: error}) : new ConfigError(message, {hint: known.hint, cause: error})
       }
       throw error
     }
@@ -194,7 +206,7 @@ export async function produceEvents(options: ProduceOptions): Promise<ProduceRes
     }
     await flush()
   } finally {
-    await producer.disconnect().catch(() => undefined)
+    await settlesWithin(producer.disconnect().catch(() => undefined), 5000)
   }
   return result
 }

@@ -11,7 +11,8 @@
  */
 import type {Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage} from 'kafkajs'
 
-import {errorMessage} from '../errors.js'
+import {Deadline, settlesWithin} from '../deadline.js'
+import {errorMessage, KpipeError} from '../errors.js'
 import type {Logger} from '../logging.js'
 import {countDeadLetters, type WorkerMetrics} from '../metrics/worker-metrics.js'
 import {backoffDelay, SINK_BACKOFF, type BackoffPolicy} from './backoff.js'
@@ -64,6 +65,13 @@ export interface EngineOptions<T> {
   positionPollMs?: number
   /** Log context of a decoded record (e.g. eventId and correlationId). */
   describe?(value: T): Record<string, unknown>
+  /** How often /readyz asks the sink whether a write could succeed now (Sink.probe); 5 s. */
+  readinessProbeMs?: number
+}
+
+/** Time a graceful shutdown keeps in hand for closing clients after the engine is done. */
+export function engineShutdownBudget(shutdownTimeoutMs: number): number {
+  return Math.max(0, shutdownTimeoutMs - Math.min(2000, Math.round(shutdownTimeoutMs * 0.2)))
 }
 
 class Abandoned extends Error {
@@ -100,6 +108,10 @@ export class WorkerEngine<T> {
     byErrorClass: Object.fromEntries(ERROR_CLASSES.map((c) => [c, 0])) as Record<ErrorClass, number>,
   }
   private sinkFailing = false
+  /** The sink's last probe: undefined until the first one answered. */
+  private sinkReachable?: {ok: boolean; reason?: string}
+  private deadline?: Deadline
+  private lastSinkSuccessAt = 0
 
   constructor(options: EngineOptions<T>) {
     this.options = {
@@ -119,13 +131,23 @@ export class WorkerEngine<T> {
     if (this.stopping) reasons.push('shutting down')
     if (!this.joined) reasons.push('consumer has not joined its group')
     if (this.sinkFailing) reasons.push(`sink ${this.options.sink.name} is failing`)
-    if (this.options.sink.isReady && !this.options.sink.isReady()) reasons.push(`sink ${this.options.sink.name} is not reachable`)
+    if (this.sinkReachable && !this.sinkReachable.ok) reasons.push(`sink ${this.options.sink.name} is not reachable: ${this.sinkReachable.reason}`)
     return {ready: reasons.length === 0, reasons}
+  }
+
+  /**
+   * When the shutdown that began must be over: set by the first stop(), so that whatever runs
+   * after the engine (a runner's closers) shares the same bound.
+   */
+  shutdownDeadline(): Deadline {
+    this.deadline ??= new Deadline(this.options.shutdownTimeoutMs)
+    return this.deadline
   }
 
   /** Starts a graceful shutdown; run() resolves once it is done. */
   stop(reason: StopReason = 'signal'): void {
     if (this.stopping) return
+    this.shutdownDeadline()
     this.stopping = true
     this.stoppedBy ??= reason
     this.requestStop()
@@ -196,6 +218,7 @@ export class WorkerEngine<T> {
 
     this.admin = kafka.admin()
     let poller: NodeJS.Timeout | undefined
+    let prober: NodeJS.Timeout | undefined
     try {
       await this.admin.connect()
       await consumer.connect()
@@ -208,12 +231,14 @@ export class WorkerEngine<T> {
       })
       logger.info({topic, group, batchSize: this.options.batchSize, concurrency: this.options.concurrency}, 'worker started')
       poller = this.startPositionPoll()
+      prober = this.startReadinessProbe()
       await this.stopRequested
     } catch (error) {
       this.fatal ??= error
       this.stop('error')
     } finally {
       if (poller) clearInterval(poller)
+      if (prober) clearInterval(prober)
       await this.shutdown()
     }
     if (this.fatal) throw this.fatal
@@ -364,6 +389,8 @@ export class WorkerEngine<T> {
         if (attempt > 0) logger.info({what, attempts: attempt + 1}, `${what} write succeeded after retries`)
         if (what === 'sink') {
           this.sinkFailing = false
+          this.lastSinkSuccessAt = Date.now()
+          this.sinkReachable = {ok: true}
           metrics.sinkUp.set(1)
         }
         return result
@@ -371,6 +398,9 @@ export class WorkerEngine<T> {
         if (what === 'sink' && sink.isRetriable && !sink.isRetriable(error)) {
           throw new FatalSinkError(`sink ${sink.name} failed: ${errorMessage(error)}`, {cause: error})
         }
+        // The dead-letter producer classifies a broker's refusal (too large, not authorised,
+        // no such topic) as a KpipeError: retrying cannot help, and the worker stops saying why.
+        if (what === 'dead-letter' && error instanceof KpipeError) throw new FatalSinkError(error.message, {cause: error})
         attempt++
         this.counts.sinkRetries++
         if (what === 'sink') {
@@ -398,6 +428,43 @@ export class WorkerEngine<T> {
       await sleep(Math.min(left, 500))
       await control.heartbeat()
     }
+  }
+
+  /** Asks the sink, every few seconds, whether a write could succeed now (for /readyz). */
+  private startReadinessProbe(): NodeJS.Timeout | undefined {
+    const {sink, metrics, logger} = this.options
+    if (!sink.probe) return undefined
+    const probe = sink.probe.bind(sink)
+    let busy = false
+    const intervalMs = this.options.readinessProbeMs ?? 5000
+    const run = () => {
+      if (busy || this.stopping) return
+      // A write that just succeeded answers the question; a busy pool need not be asked.
+      if (Date.now() - this.lastSinkSuccessAt < intervalMs) return
+      busy = true
+      const timeoutMs = 3000
+      const attempt = probe()
+      settlesWithin(attempt, timeoutMs)
+        .then((answered) => (answered ? {ok: true} : {ok: false, reason: `no answer within ${timeoutMs / 1000}s`}))
+        .catch((error: unknown) => ({ok: false, reason: errorMessage(error)}))
+        .then((state) => {
+          const was = this.sinkReachable?.ok
+          this.sinkReachable = state
+          if (!state.ok && !this.sinkFailing) metrics.sinkUp.set(0)
+          if (state.ok && !this.sinkFailing) metrics.sinkUp.set(1)
+          if (was !== state.ok) {
+            if (state.ok) logger.info({sink: sink.name}, 'sink is reachable')
+            else logger.warn({sink: sink.name, reason: state.reason}, 'sink is not reachable: /readyz answers 503')
+          }
+        })
+        .finally(() => {
+          busy = false
+        })
+    }
+    run()
+    const timer = setInterval(run, intervalMs)
+    timer.unref()
+    return timer
   }
 
   private startPositionPoll(): NodeJS.Timeout {
@@ -442,19 +509,20 @@ export class WorkerEngine<T> {
 
   private async shutdown(): Promise<void> {
     const {logger, shutdownTimeoutMs} = this.options
-    const deadline = Date.now() + shutdownTimeoutMs
-    const timeLeft = () => Math.max(0, deadline - Date.now())
-    logger.info({inFlight: this.inFlight, reason: this.stoppedBy}, 'shutting down: finishing the in-flight batches')
+    // The engine's share of the shutdown; the rest is for what the runner closes after it.
+    const deadline = this.shutdownDeadline()
+    const engineDone = new Deadline(Math.min(deadline.left(), engineShutdownBudget(shutdownTimeoutMs)))
+    logger.info({inFlight: this.inFlight, reason: this.stoppedBy, timeLeftMs: deadline.left()}, 'shutting down: finishing the in-flight batches')
     if (this.inFlight > 0) {
       const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve))
-      if (!(await withTimeout(idle, timeLeft()))) logger.warn('shutdown timeout reached with a batch in flight; it was not committed and will be redelivered')
+      if (!(await settlesWithin(idle, engineDone.left()))) logger.warn('shutdown timeout reached with a batch in flight; it was not committed and will be redelivered')
     }
     // disconnect() stops fetching, waits for the fetch loop and leaves the group.
-    if (this.consumer && !(await withTimeout(this.consumer.disconnect().catch(() => undefined), timeLeft()))) {
+    if (this.consumer && !(await engineDone.bound(() => this.consumer!.disconnect()))) {
       logger.warn('the consumer did not leave the group before the shutdown timeout; the group will notice after the session timeout')
     }
-    await withTimeout(this.options.deadLetters.disconnect().catch(() => undefined), Math.max(timeLeft(), 1000))
-    if (this.admin) await withTimeout(this.admin.disconnect().catch(() => undefined), Math.max(timeLeft(), 1000))
+    await deadline.bound(() => this.options.deadLetters.disconnect())
+    if (this.admin) await deadline.bound(() => this.admin!.disconnect())
     this.options.metrics.consumerJoined.set(0)
     const memory = process.memoryUsage()
     const mib = (n: number) => Math.round(n / 1048576)
@@ -468,17 +536,3 @@ export class WorkerEngine<T> {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
-
-/** Resolves true if `promise` settled within `ms`, false otherwise. */
-async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms)
-  })
-  try {
-    return await Promise.race([promise.then(() => true as const), timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-

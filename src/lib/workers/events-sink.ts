@@ -13,7 +13,8 @@ import type {DecodedRecord, RejectedRecord, Sink, SinkWriteContext, SinkWriteRes
 /** Writes rows idempotently; resolves with how many were new. */
 export interface EventStore {
   upsert(rows: EventRow[]): Promise<{inserted: number}>
-  isReady?(): boolean
+  /** Throws when a write could not succeed now (for /readyz). */
+  probe?(): Promise<void>
   close?(): Promise<void>
 }
 
@@ -50,8 +51,8 @@ export class EventsSink implements Sink<EventEnvelope> {
     return !isProgrammingError(error) && !isSchemaError(error)
   }
 
-  isReady(): boolean {
-    return this.options.store.isReady?.() ?? true
+  async probe(): Promise<void> {
+    await this.options.store.probe?.()
   }
 
   async close(): Promise<void> {

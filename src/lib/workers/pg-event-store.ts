@@ -7,6 +7,11 @@ import type {EventStore} from './events-sink.js'
 export class PgEventStore implements EventStore {
   constructor(private readonly pool: Pool) {}
 
+  /** A round trip that needs the table: fails when PostgreSQL is down or the table is gone. */
+  async probe(): Promise<void> {
+    await this.pool.query('SELECT 1 FROM pipeline.events LIMIT 0')
+  }
+
   async upsert(rows: EventRow[]): Promise<{inserted: number}> {
     const client = await this.pool.connect()
     let broken: Error | undefined

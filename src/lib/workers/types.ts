@@ -68,8 +68,11 @@ export interface Sink<T> {
   write(records: DecodedRecord<T>[], context: SinkWriteContext): Promise<SinkWriteResult<T>>
   /** Whether a failure of write() is worth retrying; a bug is not. Default: retry. */
   isRetriable?(error: unknown): boolean
-  /** For /readyz: can the sink take writes now? */
-  isReady?(): boolean
+  /**
+   * For /readyz: a cheap check that a write could succeed now (e.g. `SELECT 1`); throws or
+   * times out when not. The engine runs it every few seconds, also while idle.
+   */
+  probe?(): Promise<void>
   close(): Promise<void>
 }
 

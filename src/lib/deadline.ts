@@ -1,0 +1,37 @@
+/** Bounded waits: how kpipe keeps a shutdown or a send within the time it promised. */
+
+/** Resolves true if `promise` settled within `ms` (its rejection is rethrown), false otherwise. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms))
+  })
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** A point in time that several steps share: each gets what is left of it. */
+export class Deadline {
+  readonly at: number
+
+  constructor(ms: number, now: number = Date.now()) {
+    this.at = now + ms
+  }
+
+  left(now: number = Date.now()): number {
+    return Math.max(0, this.at - now)
+  }
+
+  get passed(): boolean {
+    return this.left() === 0
+  }
+
+  /** Runs `step` for at most what is left; true if it finished (a failure counts as finished). */
+  async bound(step: () => Promise<unknown>): Promise<boolean> {
+    if (this.passed) return false
+    return settlesWithin(step().catch(() => undefined), this.left())
+  }
+}
