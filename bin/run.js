@@ -1,5 +1,13 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core'
+// kpipe needs Node 22.15 or newer: process.execve (the workers' fixed heap) and zlib's zstd
+// (compressed input) arrived in it. Say so in one sentence rather than fail somewhere inside.
+const [major, minor] = process.versions.node.split('.').map(Number)
+if (major < 22 || (major === 22 && minor < 15)) {
+  process.stderr.write(`Error: kpipe needs Node.js 22.15 or newer; this is ${process.version}.\nHint: Install a current Node.js (24 LTS is tested).\n`)
+  process.exit(2)
+}
+
+const {execute} = await import('@oclif/core')
 
 // kafkajs 2.2.4 arms a timer with a negative delay when its request queue is idle, which
 // Node >= 23 reports as TimeoutNegativeWarning on every command; the timer then fires

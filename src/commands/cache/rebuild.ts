@@ -34,36 +34,41 @@ export default class CacheRebuild extends BaseCommand<typeof CacheRebuild> {
     const redis = createRedis(config.redis, {failFast: false, commandTimeoutMs: 30_000})
     redis.on('error', () => undefined)
     try {
-      try {
-        await assertSchemaCurrent(pool)
-      } catch (error) {
-        throw pgDependencyError(error, config.postgres.url) ?? error
-      }
-      await connectRedis(redis, config.redis.url)
-      // Ranges workers could not project before now are covered by this rebuild.
-      const backlog = new PgProjectionBacklog(pool)
-      const backlogWatermark = await backlog.watermark()
-      let lastNote = Date.now()
-      const result = await rebuildProjections({
-        source: new PgProjectionSource(pool),
-        redis,
-        flush: this.flags.flush,
-        pageSize: this.flags['page-size'],
-        onProgress: (events) => {
-          if (Date.now() - lastNote < 2000) return
-          lastNote = Date.now()
-          this.note(`… ${events} events projected`)
-        },
-      })
-      await backlog.clearThrough(backlogWatermark)
-      this.log(
-        `Rebuilt the Redis projections from ${result.events} events: ${result.countBuckets} per-minute count buckets; ` +
-          `${result.flushedKeys} old keys deleted first (${(result.durationMs / 1000).toFixed(1)}s).`,
-      )
-      return result
+      return await this.rebuild(pool, redis)
+    } catch (error) {
+      // Any PostgreSQL failure on the way (also one without a SQLSTATE, such as a connection
+      // cut mid-read) is PostgreSQL's; the classifier names Redis's own failures.
+      throw pgDependencyError(error, config.postgres.url) ?? error
     } finally {
       redis.disconnect()
       await pool.end().catch(() => undefined)
     }
+  }
+
+  private async rebuild(pool: ReturnType<typeof createPgPool>, redis: ReturnType<typeof createRedis>): Promise<CacheRebuildResult> {
+    const {config} = this.kpipeConfig
+    await assertSchemaCurrent(pool)
+    await connectRedis(redis, config.redis.url)
+    // Ranges workers could not project before now are covered by this rebuild.
+    const backlog = new PgProjectionBacklog(pool)
+    const backlogWatermark = await backlog.watermark()
+    let lastNote = Date.now()
+    const result = await rebuildProjections({
+      source: new PgProjectionSource(pool),
+      redis,
+      flush: this.flags.flush,
+      pageSize: this.flags['page-size'],
+      onProgress: (events) => {
+        if (Date.now() - lastNote < 2000) return
+        lastNote = Date.now()
+        this.note(`… ${events} events projected`)
+      },
+    })
+    await backlog.clearThrough(backlogWatermark)
+    this.log(
+      `Rebuilt the Redis projections from ${result.events} events: ${result.countBuckets} per-minute count buckets; ` +
+        `${result.flushedKeys} old keys deleted first (${(result.durationMs / 1000).toFixed(1)}s).`,
+    )
+    return result
   }
 }

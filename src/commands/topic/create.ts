@@ -16,7 +16,7 @@ export default class TopicCreate extends BaseCommand<typeof TopicCreate> {
   static override summary = 'Create one topic'
   static override description =
     'Imperative creation, for topics outside kpipe.yaml. The replication factor defaults to min(3, brokers), and ' +
-    'min.insync.replicas to 2 when it is 3 or more. Exits 1 when the topic exists (0 with --if-not-exists).'
+    'min.insync.replicas to 2 when it is 3 or more. Exits 2 when the topic exists (0 with --if-not-exists).'
   static override examples = [
     '<%= config.bin %> <%= command.id %> orders --partitions 12 --retention 7d',
     '<%= config.bin %> <%= command.id %> customers --config cleanup.policy=compact --config min.compaction.lag.ms=60000',

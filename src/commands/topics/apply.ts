@@ -10,8 +10,11 @@ export default class TopicsApply extends BaseCommand<typeof TopicsApply> {
   static override description =
     'Creates missing topics, raises partition counts and sets topic configs (retention.ms, retention.bytes, ' +
     'cleanup.policy, min.insync.replicas, compression.type, any other key) so the cluster matches the topics ' +
-    'section of kpipe.yaml. The whole plan is validated by Kafka before anything changes. Changes that lose data ' +
-    'or that Kafka cannot make are refused with exit 1 and nothing is applied. Idempotent: a second run says "No changes".'
+    'section of kpipe.yaml. The whole plan is validated by Kafka (validateOnly) before anything changes, and changes that ' +
+    'lose data (partition decreases, replication-factor changes) are refused with exit 1 and nothing applied; under ' +
+    '--json the refused result is still printed. Kafka has no transaction across its create, partition and config calls: ' +
+    'if one fails after validation (a broker lost midway), what the earlier calls did stays done, the error says which, ' +
+    'and running apply again finishes the job. Idempotent: a second run says "No changes".'
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --config ./prod/kpipe.yaml --brokers kafka-1:9092,kafka-2:9092',

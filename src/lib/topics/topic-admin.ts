@@ -4,7 +4,8 @@
  */
 import kafkajs, {type Admin, type ITopicMetadata} from 'kafkajs'
 
-import {CheckFailedError, ConfigError, UsageError} from '../errors.js'
+import {kafkaDependencyError} from '../error-classify.js'
+import {CheckFailedError, ConfigError, KpipeError, UsageError} from '../errors.js'
 import type {ActualConfig, ActualTopic, TopicAction, TopicPlan} from './topic-plan.js'
 
 // kafkajs is CommonJS: its enums come from the default export under ESM.
@@ -111,11 +112,24 @@ export async function applyPlan(admin: Admin, plan: TopicPlan, options: {timeout
     if (partitionRequest.length > 0) await admin.createPartitions({topicPartitions: partitionRequest, validateOnly: true, timeout})
     if (alterRequest.length > 0) await admin.alterConfigs({resources: alterRequest, validateOnly: true})
   })
-  await kafkaStep('apply', async () => {
-    if (createRequest.length > 0) await admin.createTopics({topics: createRequest, waitForLeaders: true, timeout})
-    if (partitionRequest.length > 0) await admin.createPartitions({topicPartitions: partitionRequest, timeout})
-    if (alterRequest.length > 0) await admin.alterConfigs({resources: alterRequest, validateOnly: false})
-  })
+  // Kafka has no transaction across these three calls. A failure after validation (a broker
+  // lost midway) leaves what the earlier calls did in place: the error says what was done, and
+  // the next apply plans from the cluster as it is, so running it again finishes the job.
+  const done: string[] = []
+  const step = async (what: string, count: number, fn: () => Promise<unknown>) => {
+    if (count === 0) return
+    try {
+      await kafkaStep('apply', async () => {
+        await fn()
+      })
+    } catch (error) {
+      throw partlyApplied(error, what, done)
+    }
+    done.push(`${what} (${count})`)
+  }
+  await step('created topics', createRequest.length, () => admin.createTopics({topics: createRequest, waitForLeaders: true, timeout}))
+  await step('raised partitions', partitionRequest.length, () => admin.createPartitions({topicPartitions: partitionRequest, timeout}))
+  await step('altered configs', alterRequest.length, () => admin.alterConfigs({resources: alterRequest, validateOnly: false}))
   if (alters.length > 0) await waitForConfigs(admin, alters)
   return plan.actions
 }
@@ -139,6 +153,15 @@ async function waitForConfigs(admin: Admin, alters: Extract<TopicAction, {kind: 
 }
 
 /** Turns Kafka's refusal of a request into a sentence naming the topic and the reason. */
+/** A failure after some steps succeeded: says which were done, so the operator knows the state. */
+function partlyApplied(error: unknown, failed: string, done: string[]): unknown {
+  if (done.length === 0) return error
+  const known = error instanceof KpipeError ? error : kafkaDependencyError(error)
+  const note = ` Already done before it failed: ${done.join(', ')}; run kpipe topics apply again to finish.`
+  if (!known) return new Error(`Kafka failed the step "${failed}" (${(error as Error).message}).${note}`, {cause: error})
+  return new KpipeError(known.kind, `${known.message}${note}`, {hint: known.hint, cause: error})
+}
+
 async function kafkaStep(step: 'validate' | 'apply', fn: () => Promise<void>): Promise<void> {
   try {
     await fn()

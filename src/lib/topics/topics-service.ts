@@ -1,8 +1,9 @@
 /** Declarative topics as one service: kpipe.yaml's topics → plan → (apply). */
 import type {KpipeConfig} from '../config.js'
+import {CheckFailedError} from '../errors.js'
 import {withAdmin} from '../kafka/admin.js'
 import {applyPlan, readCluster} from './topic-admin.js'
-import {desiredTopics, planHasDrift, planTopics, type TopicAction, type TopicPlan} from './topic-plan.js'
+import {desiredTopics, planHasDrift, planTopics, type Refusal, type TopicAction, type TopicPlan} from './topic-plan.js'
 
 export interface TopicsPlanResult extends TopicPlan {
   inSyncWithFile: boolean
@@ -15,6 +16,8 @@ export interface TopicsApplyResult {
   inSync: string[]
   unmanaged: string[]
   brokers: number
+  /** Changes refused (nothing was applied when there is any): partition decreases, RF changes, unmanaged topics under --strict. */
+  refusals: Refusal[]
 }
 
 export interface TopicsOptions {
@@ -34,8 +37,17 @@ export async function applyTopicsFromConfig(options: TopicsOptions & {onPlan?: (
     async (admin) => {
       const plan = await computePlan(admin, options)
       options.onPlan?.(plan)
-      const applied = await applyPlan(admin, plan)
-      return {changed: applied.length > 0, applied, inSync: plan.inSync, unmanaged: plan.unmanaged, brokers: plan.brokers}
+      const base = {inSync: plan.inSync, unmanaged: plan.unmanaged, brokers: plan.brokers, refusals: plan.refusals}
+      try {
+        const applied = await applyPlan(admin, plan)
+        return {changed: applied.length > 0, applied, ...base}
+      } catch (error) {
+        // Under --json a refused apply still prints its result: what was refused, nothing applied.
+        if (error instanceof CheckFailedError) {
+          throw new CheckFailedError(error.message, {hint: error.hint, cause: error, result: {changed: false, applied: [], ...base, plan: plan.actions} satisfies TopicsApplyResult & {plan: TopicAction[]}})
+        }
+        throw error
+      }
     },
     {debug: options.debug},
   )

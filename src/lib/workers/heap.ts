@@ -23,6 +23,11 @@ export function heapFlagsToAdd(execArgv: readonly string[], env: NodeJS.ProcessE
  */
 export function ensureWorkerHeapLimits(): void {
   const flags = heapFlagsToAdd(process.execArgv, process.env)
-  if (flags.length === 0 || typeof process.execve !== 'function') return
+  if (flags.length === 0) return
+  if (typeof process.execve !== 'function') {
+    // Windows, or a runtime without execve: say so once rather than silently run unbounded.
+    process.stderr.write(`kpipe: cannot re-execute with ${flags.join(' ')} here (no process.execve); set them in NODE_OPTIONS to bound the worker's memory.\n`)
+    return
+  }
   process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], {...process.env, [MARKER]: '1'})
 }
