@@ -38,7 +38,7 @@ export const bigqueryFlags = {
 
 export const metricsFlags = {
   'metrics-port': Flags.integer({
-    description: 'Port for /metrics, /healthz and /readyz; 0 disables (env KPIPE_METRICS_PORT; default 9464)',
+    description: 'Port for /metrics, /healthz and /readyz; 0 disables (env KPIPE_METRICS_PORT; default 9464 events, 9465 logs, 9466 analytics)',
     min: 0,
     max: 65_535,
   }),

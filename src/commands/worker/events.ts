@@ -33,8 +33,8 @@ export default class WorkerEvents extends BaseCommand<typeof WorkerEvents> {
   }
 
   async run(): Promise<EventsWorkerResult> {
-    const {config} = this.kpipeConfig // configuration errors surface before any re-execution
-    const result = await runWorkerCommand('events', config, this.flags, (options) => runEventsWorker({...options, projections: this.flags.projections}))
+    const resolved = this.kpipeConfig // configuration errors surface before any re-execution
+    const result = await runWorkerCommand('events', resolved, this.flags, (options) => runEventsWorker({...options, projections: this.flags.projections}))
     this.note(
       summaryLine(result) +
         (result.projectionsStale ? ' Redis projections are stale: the next worker catches them up at start-up, or run `kpipe cache rebuild`.' : ''),

@@ -5,7 +5,7 @@
  */
 import {Flags} from '@oclif/core'
 
-import type {KpipeConfig} from '../config.js'
+import type {KpipeConfig, ResolvedConfig} from '../config.js'
 import {LOG_LEVELS} from '../config.js'
 import type {Deadline} from '../deadline.js'
 import {durationFlag, kafkaFlags, metricsFlags, sizeFlag} from '../flags.js'
@@ -13,6 +13,12 @@ import {createLogger, type Logger} from '../logging.js'
 import {ensureWorkerHeapLimits} from './heap.js'
 import type {WorkerRunOptions} from './runner.js'
 import type {WorkerSummary} from './types.js'
+
+/**
+ * Each worker's metrics port when none is configured, so that the three workers run side by side
+ * on one host without flags (the Prometheus convention of one well-known port per exporter).
+ */
+export const DEFAULT_METRICS_PORTS: Record<string, number> = {events: 9464, logs: 9465, analytics: 9466}
 
 /** The flags of every worker; `name` gives the defaults of --group and --topic. */
 export function workerFlags(name: string) {
@@ -77,7 +83,7 @@ export interface WorkerFlagValues {
  */
 export async function runWorkerCommand<R extends WorkerSummary>(
   name: string,
-  config: KpipeConfig,
+  {config, sources}: ResolvedConfig,
   flags: WorkerFlagValues,
   run: (options: WorkerRunOptions) => Promise<R>,
 ): Promise<R> {
@@ -107,7 +113,8 @@ export async function runWorkerCommand<R extends WorkerSummary>(
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
   try {
-    return await run(workerRunOptions(config, flags, logger, controller.signal, onStopping))
+    const metricsPort = sources['metrics.port'] === 'default' ? (DEFAULT_METRICS_PORTS[name] ?? config.metrics.port) : config.metrics.port
+    return await run({...workerRunOptions(config, flags, logger, controller.signal, onStopping), metricsPort})
   } finally {
     process.off('SIGTERM', onSignal)
     process.off('SIGINT', onSignal)
