@@ -55,8 +55,8 @@ export interface LogSearchQuery extends LogSearchFilters {
   after?: LogCursor
   /** Only lines at or before this position. */
   upTo?: LogCursor
-  /** Only lines written (ingested_at) at or after this time. */
-  ingestedSince?: Date
+  /** Only lines written (ingested_at) at or after this many microseconds since the epoch. */
+  ingestedSinceUs?: number
   /** `pipeline` unless a test asks for another. */
   schema?: string
 }
@@ -68,9 +68,13 @@ export interface SqlQuery {
   reverse: boolean
 }
 
-/** The columns every search returns; `ts_exact` is the cursor's ts. */
+/**
+ * The columns every search returns; `ts_exact` is the cursor's ts and `ingested_us` the write
+ * time in microseconds, both exact (a JavaScript Date keeps milliseconds only, and --follow
+ * compares positions and write times that can be microseconds apart).
+ */
 const COLUMNS = `ts, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ts_exact, service, level, message, correlation_id, attrs,
-       kafka_topic, kafka_partition, kafka_offset, ingested_at`
+       kafka_topic, kafka_partition, kafka_offset, (extract(epoch FROM ingested_at) * 1000000)::bigint AS ingested_us`
 
 const POSITION = '(ts, kafka_topic, kafka_partition, kafka_offset)'
 
@@ -107,7 +111,7 @@ export function buildSearchQuery(query: LogSearchQuery): SqlQuery {
     const ts = param(query.upTo.ts, '::timestamptz')
     where.push(`ts <= ${ts}`, `${POSITION} <= (${ts}, ${param(query.upTo.kafkaTopic)}, ${param(query.upTo.kafkaPartition, '::int')}, ${param(query.upTo.kafkaOffset, '::bigint')})`)
   }
-  if (query.ingestedSince) where.push(`ingested_at >= ${param(query.ingestedSince.toISOString(), '::timestamptz')}`)
+  if (query.ingestedSinceUs !== undefined) where.push(`ingested_at >= ${param(isoFromMicros(query.ingestedSinceUs), '::timestamptz')}`)
   const newest = (query.order ?? 'newest') === 'newest'
   const direction = newest ? ' DESC' : ''
   const text = `SELECT ${COLUMNS}
@@ -116,6 +120,13 @@ export function buildSearchQuery(query: LogSearchQuery): SqlQuery {
  ORDER BY ts${direction}, kafka_topic${direction}, kafka_partition${direction}, kafka_offset${direction}
  LIMIT ${param(query.limit, '::int')}`
   return {text, values, reverse: newest}
+}
+
+/** Microseconds since the epoch as exact ISO-8601 text (…T12:00:00.123456Z). */
+export function isoFromMicros(us: number): string {
+  if (!Number.isSafeInteger(us)) throw new RangeError(`${us} is not a whole number of microseconds`)
+  const ms = Math.floor(us / 1000)
+  return `${new Date(ms).toISOString().slice(0, -1)}${String(us - ms * 1000).padStart(3, '0')}Z`
 }
 
 /** Escapes LIKE's wildcards (`%`, `_`) and its escape character (`\`), so text matches itself. */
@@ -218,7 +229,8 @@ export interface LogSearchRow {
   kafka_topic: string
   kafka_partition: number
   kafka_offset: string
-  ingested_at: Date
+  /** bigint, which node-postgres returns as a string. */
+  ingested_us: string
 }
 
 /** One line of `kpipe logs search --json` (DESIGN §2): these fields, never renamed. */
@@ -240,7 +252,8 @@ export interface LogRecord {
 export interface FoundLog {
   record: LogRecord
   cursor: LogCursor
-  ingestedAtMs: number
+  /** When it was written (ingested_at), in microseconds since the epoch. */
+  ingestedAtUs: number
 }
 
 export function toFoundLog(row: LogSearchRow): FoundLog {
@@ -257,6 +270,6 @@ export function toFoundLog(row: LogSearchRow): FoundLog {
       kafkaOffset: row.kafka_offset,
     },
     cursor: {ts: row.ts_exact, kafkaTopic: row.kafka_topic, kafkaPartition: row.kafka_partition, kafkaOffset: row.kafka_offset},
-    ingestedAtMs: row.ingested_at.getTime(),
+    ingestedAtUs: Number(row.ingested_us),
   }
 }

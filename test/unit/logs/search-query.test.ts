@@ -7,6 +7,7 @@ import {
   attrsContainments,
   buildSearchQuery,
   escapeLike,
+  isoFromMicros,
   parseAttrs,
   parseTimeBound,
   toFoundLog,
@@ -27,7 +28,7 @@ describe('buildSearchQuery', () => {
   it('selects the newest lines since a time, newest first, to be reversed (printed like tail)', () => {
     const query = buildSearchQuery(base)
     expect(query.text).toBe(`SELECT ts, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ts_exact, service, level, message, correlation_id, attrs,
-       kafka_topic, kafka_partition, kafka_offset, ingested_at
+       kafka_topic, kafka_partition, kafka_offset, (extract(epoch FROM ingested_at) * 1000000)::bigint AS ingested_us
   FROM "pipeline".logs
  WHERE ts >= $1::timestamptz
  ORDER BY ts DESC, kafka_topic DESC, kafka_partition DESC, kafka_offset DESC
@@ -114,7 +115,7 @@ describe('buildSearchQuery', () => {
   it('bounds late lines by position and by when they were written', () => {
     const upTo = {ts: '2024-05-01T11:30:00.000000Z', kafkaTopic: 'logs', kafkaPartition: 0, kafkaOffset: '7'}
     const after = {ts: '2024-05-01T11:10:00.000000Z', kafkaTopic: 'logs', kafkaPartition: 1, kafkaOffset: '3'}
-    expect(where({upTo, after, ingestedSince: new Date('2024-05-01T11:29:50Z'), order: 'oldest'})).toEqual({
+    expect(where({upTo, after, ingestedSinceUs: Date.parse('2024-05-01T11:29:50Z') * 1000 + 7, order: 'oldest'})).toEqual({
       conditions: [
         'ts >= $1::timestamptz',
         'ts >= $2::timestamptz',
@@ -123,7 +124,7 @@ describe('buildSearchQuery', () => {
         '(ts, kafka_topic, kafka_partition, kafka_offset) <= ($6::timestamptz, $7, $8::int, $9::bigint)',
         'ingested_at >= $10::timestamptz',
       ],
-      values: [since.toISOString(), after.ts, 'logs', 1, '3', upTo.ts, 'logs', 0, '7', '2024-05-01T11:29:50.000Z', 100],
+      values: [since.toISOString(), after.ts, 'logs', 1, '3', upTo.ts, 'logs', 0, '7', '2024-05-01T11:29:50.000007Z', 100],
     })
   })
 
@@ -162,6 +163,16 @@ describe('buildSearchQuery', () => {
   it('refuses a limit that is not a positive integer', () => {
     expect(() => buildSearchQuery({...base, limit: 0})).toThrow(RangeError)
     expect(() => buildSearchQuery({...base, limit: 1.5})).toThrow(RangeError)
+  })
+})
+
+describe('isoFromMicros', () => {
+  it('writes every microsecond, before and after the epoch', () => {
+    expect(isoFromMicros(1_714_563_001_000_123)).toBe('2024-05-01T11:30:01.000123Z')
+    expect(isoFromMicros(1_714_563_001_999_999)).toBe('2024-05-01T11:30:01.999999Z')
+    expect(isoFromMicros(0)).toBe('1970-01-01T00:00:00.000000Z')
+    expect(isoFromMicros(-1)).toBe('1969-12-31T23:59:59.999999Z')
+    expect(() => isoFromMicros(1.5)).toThrow(RangeError)
   })
 })
 
@@ -244,7 +255,7 @@ describe('toFoundLog', () => {
       kafka_topic: 'logs',
       kafka_partition: 1,
       kafka_offset: '42',
-      ingested_at: new Date('2024-05-01T11:30:01Z'),
+      ingested_us: '1714563001000123',
     })
     expect(Object.keys(found.record)).toEqual(['ts', 'level', 'service', 'message', 'correlationId', 'attrs', 'kafkaTopic', 'kafkaPartition', 'kafkaOffset'])
     expect(found).toEqual({
@@ -260,7 +271,7 @@ describe('toFoundLog', () => {
         kafkaOffset: '42',
       },
       cursor: {ts: '2024-05-01T11:30:00.123456Z', kafkaTopic: 'logs', kafkaPartition: 1, kafkaOffset: '42'},
-      ingestedAtMs: Date.parse('2024-05-01T11:30:01Z'),
+      ingestedAtUs: 1_714_563_001_000_123,
     })
   })
 })
