@@ -87,6 +87,87 @@ CREATE TABLE IF NOT EXISTS ${s}.projection_backlog (
 CREATE INDEX IF NOT EXISTS projection_backlog_topic ON ${s}.projection_backlog (kafka_topic, kafka_partition, from_offset);
 `,
   },
+  {
+    version: 3,
+    name: 'logs partitioned by day',
+    // Day partitions (logs_pYYYYMMDD, UTC days) so that retention drops whole tables instead of
+    // deleting rows, and a search over a time range reads only the days it covers. Existing rows
+    // are kept: the old table is renamed, the days its rows need are created, the rows copied,
+    // the old table dropped. Indexes and the unique constraint are added after the copy (one
+    // build per partition instead of row-by-row maintenance); on the partitioned table they
+    // cascade to every partition, present and future (logs-store.ts attaches new days).
+    sql: (s) => {
+      // The DO block below is dollar-quoted with this tag; a schema name containing it would end
+      // the block early, so refuse it rather than build broken (or injected) SQL.
+      if (s.includes('$kpipe_logs$')) throw new Error(`The schema name ${s} cannot contain "$kpipe_logs$".`)
+      return `
+-- Trigram indexes answer ILIKE '%text%' (kpipe logs search --grep). pg_trgm is a trusted
+-- extension (PostgreSQL 13+): the database owner, or anyone with CREATE on it, may create it.
+-- One per database, so it lives in public, never in the schema being migrated (a test schema
+-- dropped with CASCADE would take every trigram index of the database with it); where a DBA
+-- installed it elsewhere already, IF NOT EXISTS keeps that, and the index below names it.
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+
+ALTER TABLE ${s}.logs RENAME TO logs_unpartitioned;
+
+CREATE TABLE ${s}.logs (
+  ts              timestamptz NOT NULL,
+  service         text        NOT NULL,
+  level           text        NOT NULL,
+  message         text        NOT NULL,
+  correlation_id  text,
+  attrs           jsonb       NOT NULL DEFAULT '{}'::jsonb,
+  kafka_topic     text        NOT NULL,
+  kafka_partition int         NOT NULL,
+  kafka_offset    bigint      NOT NULL,
+  ingested_at     timestamptz NOT NULL DEFAULT now()
+) PARTITION BY RANGE (ts);
+
+DO $kpipe_logs$
+DECLARE
+  ns  text := ${sqlLiteral(s)}::regnamespace::text;
+  day date;
+BEGIN
+  FOR day IN SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date FROM ${s}.logs_unpartitioned ORDER BY 1 LOOP
+    EXECUTE format('CREATE TABLE %s.%I PARTITION OF %s.logs FOR VALUES FROM (%L) TO (%L)',
+      ns, 'logs_p' || to_char(day, 'YYYYMMDD'), ns, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+  END LOOP;
+END
+$kpipe_logs$;
+
+INSERT INTO ${s}.logs (ts, service, level, message, correlation_id, attrs, kafka_topic, kafka_partition, kafka_offset, ingested_at)
+SELECT ts, service, level, message, correlation_id, attrs, kafka_topic, kafka_partition, kafka_offset, ingested_at
+  FROM ${s}.logs_unpartitioned;
+DROP TABLE ${s}.logs_unpartitioned;
+
+-- A unique constraint of a partitioned table must contain the partition key, hence ts. It still
+-- means one row per Kafka record: the parser's ts is deterministic for a record (taken from the
+-- record, never "now"), so a redelivered record carries the same ts, lands in the same
+-- partition and conflicts with its first write (ON CONFLICT DO NOTHING in logs-store.ts).
+ALTER TABLE ${s}.logs ADD CONSTRAINT logs_kafka_position UNIQUE (kafka_topic, kafka_partition, kafka_offset, ts);
+-- One index per filter of \`kpipe logs search\`, each ending in ts for its time range and order.
+CREATE INDEX logs_ts ON ${s}.logs (ts);
+CREATE INDEX logs_service_ts ON ${s}.logs (service, ts);
+CREATE INDEX logs_level_ts ON ${s}.logs (level, ts);
+CREATE INDEX logs_correlation_id ON ${s}.logs (correlation_id, ts) WHERE correlation_id IS NOT NULL;
+-- --attr k=v as attrs @> '{"k": "v"}'; jsonb_path_ops is smaller and faster for @> alone.
+CREATE INDEX logs_attrs ON ${s}.logs USING gin (attrs jsonb_path_ops);
+-- --follow finds lines written after it started whatever their ts (a lagging partition, a late
+-- producer); a whole batch shares one now(), so this index stays small (deduplicated keys).
+CREATE INDEX logs_ingested_at ON ${s}.logs (ingested_at);
+-- Case-insensitive substring search (--grep, ILIKE '%text%'), served by trigrams; replaces
+-- migration 1's full-text index, which found whole words only. Dynamic SQL to name the schema
+-- pg_trgm actually lives in.
+DO $kpipe_logs$
+DECLARE
+  trgm text := (SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm');
+BEGIN
+  EXECUTE format('CREATE INDEX logs_message_trgm ON %s.logs USING gin (message %s.gin_trgm_ops)', ${sqlLiteral(s)}::regnamespace::text, trgm);
+END
+$kpipe_logs$;
+`
+    },
+  },
 ]
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version
@@ -175,6 +256,15 @@ export async function assertSchemaCurrent(db: Queryable, options: {schema?: stri
 /** Quotes an SQL identifier (doubling any double quote), so no name reaches SQL unquoted. */
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`
+}
+
+/**
+ * Quotes a string literal (doubling any single quote), for the few places SQL text cannot take a
+ * bind parameter (DDL, DO blocks). Assumes standard_conforming_strings (on since PostgreSQL 9.1),
+ * where a backslash is an ordinary character.
+ */
+export function sqlLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`
 }
 
 function assertOrdered(migrations: readonly Migration[]): void {
