@@ -61,6 +61,11 @@ export class LogRetention {
     }
   }
 
+  /** Resolves when the pass under way (if any) is over. */
+  async settled(): Promise<void> {
+    await this.running
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.timer)
     await this.running
@@ -93,7 +98,9 @@ export function logsWorker(options: {retentionMs: number; retentionEveryMs: numb
         },
       })
     },
-    async finish() {
+    async finish(_summary, deadline) {
+      // A short run (--stop-when-caught-up) can end before its first retention pass does.
+      if (retention) await deadline.bound(() => retention!.settled())
       return {droppedPartitions: retention?.dropped ?? []}
     },
   }
