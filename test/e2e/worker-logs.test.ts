@@ -210,9 +210,8 @@ describe('kpipe worker logs: crash, follow and retention', () => {
     worker.child.kill('SIGKILL')
     expect((await worker.exited).signal).toBe('SIGKILL')
     const summary = summaryOf(await drain(topic))
-    // The restart read again what the killed worker had not committed, some of it already written.
+    // The restart read again what the killed worker had not committed.
     expect(summary.consumed).toBeGreaterThan(0)
-    expect(summary.inserted).toBeLessThan(summary.written + 1)
     expect(await rowCount(pool, topic)).toEqual({rows: lineCount, distinct: lineCount})
   })
 
