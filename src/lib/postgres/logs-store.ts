@@ -161,9 +161,11 @@ export async function ensureDayPartitions(db: Queryable, days: Iterable<UtcDay>,
     if (attached.has(name)) continue
     const table = `${schema}.${quoteIdent(name)}`
     await tolerate(db.query(`CREATE TABLE IF NOT EXISTS ${table} (LIKE ${parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`), [
-      // Two sessions creating the same table at once: the second fails on pg_type's unique index.
-      '23505',
+      // Two sessions creating the same table at once: the second fails with "relation already
+      // exists", "type … already exists" (the table's row type) or on pg_type's unique index.
       '42P07',
+      '42710',
+      '23505',
     ])
     const from = sqlLiteral(new Date(day * DAY_MS).toISOString())
     const to = sqlLiteral(new Date((day + 1) * DAY_MS).toISOString())
