@@ -12,6 +12,7 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import type pg from 'pg'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import type {LogRecord} from '../../src/lib/logs/search-query.js'
 import {syntheticLogRecords, type SyntheticLogRecord} from '../../src/lib/logs/synthetic-lines.js'
 import {binRun, runCli, type CliResult} from '../helpers/cli.js'
 import {createTopics, deleteTopics, pgPool, produce, readTopic, sleep, uniqueName, waitUntil} from '../integration/workers/helpers.js'
@@ -26,17 +27,7 @@ interface LogsSummary {
   droppedPartitions: string[]
 }
 
-interface SearchLine {
-  ts: string
-  level: string
-  service: string
-  message: string
-  correlationId: string | null
-  attrs: Record<string, unknown>
-  kafkaTopic: string
-  kafkaPartition: number
-  kafkaOffset: number | string
-}
+type SearchLine = LogRecord
 
 // Long enough that no run of this file drops a day another suite wrote (lines are dated now).
 const SAFE_RETENTION = ['--retention', '9000d']
