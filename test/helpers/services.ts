@@ -44,10 +44,8 @@ export async function withAdmin<T>(action: (client: pg.Client) => Promise<T>): P
   }
 }
 
-/** SQL identifier quoting, for names the tests make up themselves. */
-export function ident(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`
-}
+/** SQL identifier quoting (node-postgres' own). */
+export const ident = (name: string): string => pg.escapeIdentifier(name)
 
 export interface PrivateDatabase {
   name: string
@@ -242,7 +240,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     } catch (error) {
       const text = readFileSync(log, 'utf8')
       if (/could not bind|Address already in use/i.test(text)) return 'port-taken'
-      throw new Error(`a private PostgreSQL did not start: ${(error as Error).message}\n${text.slice(-2000)}`)
+      throw new Error(`a private PostgreSQL did not start: ${(error as Error).message}\n${text.slice(-2000)}`, {cause: error})
     }
   }
   for (let attempt = 0; ; attempt++) {
