@@ -77,7 +77,7 @@ describe('kpipe worker events', () => {
     const worker = await startServingWorker(['--topic', topic, '--group', `${topic}-live`, '--json'])
     const {port} = worker
     await worker.waitForLog(/joined consumer group/)
-    await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 30_000, '/readyz')
+    await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 120_000, '/readyz')
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200)
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
     for (const name of ['kpipe_worker_records_consumed_total', 'kpipe_worker_sink_latency_seconds', 'kpipe_worker_consumer_lag', 'kpipe_worker_sink_up', 'kpipe_worker_redis_projections_stale']) {

@@ -15,6 +15,8 @@ import {
   startWorker,
   useTopicFixture,
   waitUntil,
+  HEAVY_TEST_TIMEOUT_MS,
+  PATIENCE_MS,
 } from './helpers.js'
 
 const EVENTS = Number(process.env.KPIPE_TEST_EVENTS ?? 200_000)
@@ -25,7 +27,7 @@ describe('worker events: SIGKILL and restart', () => {
   const {topic} = fixture
   const group = `${topic}-group`
 
-  it('loses and duplicates nothing across kill -9 at random points', async () => {
+  it('loses and duplicates nothing across kill -9 at random points', {timeout: HEAVY_TEST_TIMEOUT_MS}, async () => {
     const events = makeEvents(EVENTS, topic, {entities: 5000})
     await produce(topic, events.map(eventMessage))
     const args = ['--topic', topic, '--group', group, '--from-beginning', '--metrics-port', '0', '--session-timeout', '6s', '--batch-size', '1000']
@@ -37,7 +39,7 @@ describe('worker events: SIGKILL and restart', () => {
       // write" or "after the last").
       const target = Math.floor(((kill + Math.random()) * EVENTS) / (KILLS + 1))
       const worker = startWorker(args)
-      await waitUntil(async () => (await rowCounts(fixture.pool, topic)).rows > target, 120_000, `${target} rows`)
+      await waitUntil(async () => (await rowCounts(fixture.pool, topic)).rows > target, PATIENCE_MS, `${target} rows`)
       worker.child.kill('SIGKILL')
       await worker.exited
       const {rows} = await rowCounts(fixture.pool, topic)

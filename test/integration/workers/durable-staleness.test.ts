@@ -30,6 +30,8 @@ import {
   uniqueName,
   waitUntil,
   type TcpProxy,
+  HEAVY_TEST_TIMEOUT_MS,
+  PATIENCE_MS,
 } from './helpers.js'
 
 const BEFORE = 5_000
@@ -64,7 +66,7 @@ describe('worker events: projection staleness survives a crash', () => {
   const backlogRows = async () =>
     (await pool.query<{n: number}>('SELECT count(*)::int AS n FROM pipeline.projection_backlog WHERE kafka_topic = $1', [topic])).rows[0]!.n
 
-  it('a worker killed while Redis was unreachable leaves the catch-up to the next one', async () => {
+  it('a worker killed while Redis was unreachable leaves the catch-up to the next one', {timeout: HEAVY_TEST_TIMEOUT_MS}, async () => {
     const events = makeEvents(BEFORE + DURING, topic, {entities: 500})
     const args = ['--topic', topic, '--group', group, '--from-beginning', '--batch-size', '500', '--session-timeout', '6s']
     const env = {KPIPE_PG_URL: database.url, KPIPE_REDIS_URL: proxy.url}
@@ -75,13 +77,13 @@ describe('worker events: projection staleness survives a crash', () => {
     await first.waitForLog(/rebuilt Redis projections from PostgreSQL/)
     expect(await redis.exists(SENTINEL_KEY)).toBe(1)
     await produce(topic, events.slice(0, BEFORE).map(eventMessage))
-    await waitUntil(async () => (await committedTotal(group, topic)) === BEFORE, 60_000, 'the first events to be committed')
+    await waitUntil(async () => (await committedTotal(group, topic)) === BEFORE, PATIENCE_MS, 'the first events to be committed')
 
     proxy.cut()
     await produce(topic, events.slice(BEFORE).map(eventMessage))
     // PostgreSQL takes everything and the offsets are committed while Redis cannot be reached,
     // and what Redis missed is recorded in PostgreSQL before those offsets are committed.
-    await waitUntil(async () => (await committedTotal(group, topic)) === BEFORE + DURING, 60_000, 'every event to be committed')
+    await waitUntil(async () => (await committedTotal(group, topic)) === BEFORE + DURING, PATIENCE_MS, 'every event to be committed')
     expect(await rowCounts(pool, topic)).toEqual({rows: BEFORE + DURING, distinct: BEFORE + DURING})
     expect(await scrapeMetric(first.port, 'kpipe_worker_redis_projections_stale')).toBe(1)
     expect(await backlogRows()).toBeGreaterThan(0)

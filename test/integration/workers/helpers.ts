@@ -28,6 +28,14 @@ export const REDIS_URL = process.env.KPIPE_REDIS_URL ?? 'redis://localhost:6379'
 registerCompressionCodecs()
 export const kafka = new Kafka({clientId: 'kpipe-tests', brokers: BROKERS, logLevel: logLevel.NOTHING})
 
+/**
+ * Bounds of the tests that drain tens of thousands of events, and of their waits: they only
+ * catch a hang. The machine is shared (2 cores, several engineers, the e2e project alongside),
+ * so no test may count on a speed; speed is measured in bench/.
+ */
+export const HEAVY_TEST_TIMEOUT_MS = 900_000
+export const PATIENCE_MS = 300_000
+
 export function uniqueName(prefix = 'test-events'): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`
 }
@@ -305,7 +313,7 @@ export function startWorker(args: string[], env: Record<string, string> = {}): W
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
-    waitForLog: (pattern, timeoutMs = 60_000) =>
+    waitForLog: (pattern, timeoutMs = 120_000) =>
       new Promise((resolve, reject) => {
         const finish = (error: Error | undefined, line?: string) => {
           listeners.delete(check)

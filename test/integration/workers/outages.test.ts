@@ -29,6 +29,8 @@ import {
   waitUntil,
   type ServingWorker,
   type TestEvent,
+  HEAVY_TEST_TIMEOUT_MS,
+  PATIENCE_MS,
 } from './helpers.js'
 
 const HALF = 20_000
@@ -66,11 +68,11 @@ describe('worker events: dependency outages', () => {
       KPIPE_PG_URL: postgres.url,
       KPIPE_REDIS_URL: redisServer.url,
     })
-    await waitUntil(async () => (await committedTotal(group, topic)) === HALF, 90_000, 'the first half to be committed')
+    await waitUntil(async () => (await committedTotal(group, topic)) === HALF, PATIENCE_MS, 'the first half to be committed')
     return {events, worker, group}
   }
 
-  it('PostgreSQL down for 20 s: pauses, commits nothing, resumes by itself, loses nothing', async () => {
+  it('PostgreSQL down for 20 s: pauses, commits nothing, resumes by itself, loses nothing', {timeout: HEAVY_TEST_TIMEOUT_MS}, async () => {
     const {events, worker, group} = await firstHalfDrained()
     const {port} = worker
     await pool!.end()
@@ -80,7 +82,7 @@ describe('worker events: dependency outages', () => {
     await produce(topic, events.slice(HALF).map(eventMessage))
 
     // The second half cannot be written: the worker says so and commits none of it.
-    await waitUntil(async () => (await scrapeMetric(port, 'kpipe_worker_sink_up')) === 0, 60_000, 'sink_up to drop to 0')
+    await waitUntil(async () => (await scrapeMetric(port, 'kpipe_worker_sink_up')) === 0, PATIENCE_MS, 'sink_up to drop to 0')
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(503)
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200)
     await sleep(Math.max(0, PG_OUTAGE_MS - (Date.now() - stoppedAt)))
@@ -90,9 +92,9 @@ describe('worker events: dependency outages', () => {
 
     await postgres.start()
     pool = await pgPool(postgres.url)
-    await waitUntil(async () => (await committedTotal(group, topic)) === 2 * HALF, 90_000, 'every event to be committed after the outage')
+    await waitUntil(async () => (await committedTotal(group, topic)) === 2 * HALF, PATIENCE_MS, 'every event to be committed after the outage')
     expect(await rowCounts(pool, topic)).toEqual({rows: 2 * HALF, distinct: 2 * HALF})
-    await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 30_000, '/readyz to answer 200 again')
+    await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, PATIENCE_MS, '/readyz to answer 200 again')
 
     worker.child.kill('SIGTERM')
     const {code} = await worker.exited
@@ -103,20 +105,20 @@ describe('worker events: dependency outages', () => {
     expect(worker.stderr()).toMatch(/sink write succeeded after retries/)
   })
 
-  it('Redis down mid-run (its data lost): PostgreSQL keeps going, projections are rebuilt when it is back', async () => {
+  it('Redis down mid-run (its data lost): PostgreSQL keeps going, projections are rebuilt when it is back', {timeout: HEAVY_TEST_TIMEOUT_MS}, async () => {
     const {events, worker, group} = await firstHalfDrained()
     const {port} = worker
     await redisServer.stop()
     await produce(topic, events.slice(HALF).map(eventMessage))
 
     // PostgreSQL takes the second half and the offsets are committed while Redis is away.
-    await waitUntil(async () => (await committedTotal(group, topic)) === 2 * HALF, 90_000, 'every event to be committed while Redis is down')
+    await waitUntil(async () => (await committedTotal(group, topic)) === 2 * HALF, PATIENCE_MS, 'every event to be committed while Redis is down')
     expect(await rowCounts(pool!, topic)).toEqual({rows: 2 * HALF, distinct: 2 * HALF})
     expect(await scrapeMetric(port, 'kpipe_worker_redis_projections_stale')).toBe(1)
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200) // Redis is a cache: still ready
 
     await redisServer.start() // empty: what it held is gone
-    await waitUntil(async () => (await scrapeMetric(port, 'kpipe_worker_redis_projections_stale')) === 0, 90_000, 'the projections to be current again')
+    await waitUntil(async () => (await scrapeMetric(port, 'kpipe_worker_redis_projections_stale')) === 0, PATIENCE_MS, 'the projections to be current again')
     worker.child.kill('SIGTERM')
     const {code} = await worker.exited
     expect(code, worker.stderr().slice(-3000)).toBe(0)
