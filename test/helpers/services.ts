@@ -97,11 +97,26 @@ export function privatePort(): number {
   return from + Math.floor(Math.random() * (to - from))
 }
 
-const cleanups = new Set<() => void>()
-// A test process that ends without its afterAll (a crash, a timeout) stops its servers anyway.
-process.once('exit', () => {
-  for (const cleanup of cleanups) cleanup()
-})
+/**
+ * Stops a private server even when the test process dies without its afterAll (a crash, a
+ * SIGKILL from the runner): a shell reads from a pipe held by this process and runs `script`
+ * once the pipe closes, which happens however this process ends. Returns a disarm function for
+ * the normal clean-up. Node has no "kill my children when I die" (prctl PDEATHSIG), hence this.
+ */
+function watchdog(script: string): () => void {
+  const guard = spawn('bash', ['-c', `read -r _ || true; ${script}`], {stdio: ['pipe', 'ignore', 'ignore'], detached: true})
+  guard.on('error', () => undefined)
+  guard.unref()
+  ;(guard.stdin as unknown as {unref(): void}).unref()
+  return () => {
+    guard.kill('SIGKILL')
+  }
+}
+
+/** A shell word. */
+function sq(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`
+}
 
 // ---------------------------------------------------------------------------------------------
 // Redis
@@ -155,8 +170,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     if ((await launch()) === 'ok') break
     if (attempt === 9) throw new Error('no free port for a private redis-server after 10 tries')
   }
-  const kill = () => child?.kill('SIGKILL')
-  cleanups.add(kill)
+  const disarm = watchdog(`redis-cli -h 127.0.0.1 -p ${port} shutdown nosave >/dev/null 2>&1; rm -rf ${sq(dir)}`)
 
   const stop = async () => {
     child?.kill('SIGTERM')
@@ -172,7 +186,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     client: () => new Redis(`redis://127.0.0.1:${port}`, {maxRetriesPerRequest: 3}),
     dispose: async () => {
       await stop()
-      cleanups.delete(kill)
+      disarm()
       rmSync(dir, {recursive: true, force: true})
     },
   }
@@ -248,15 +262,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     if ((await launch()) === 'ok') break
     if (attempt === 9) throw new Error('no free port for a private PostgreSQL after 10 tries')
   }
-  const immediateStop = () => {
-    try {
-      const {file, args} = asPg(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop'])
-      execFileSync(file, args, {stdio: 'ignore', timeout: 30_000})
-    } catch {
-      // already stopped
-    }
-  }
-  cleanups.add(immediateStop)
+  const pgCtl = `${asRoot ? 'runuser -u postgres -- ' : ''}${sq(path.join(bin, 'pg_ctl'))}`
+  const disarm = watchdog(`${pgCtl} -D ${sq(data)} -m immediate stop >/dev/null 2>&1; rm -rf ${sq(dir)}`)
 
   const stop = async () => {
     await pgRun('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop'])
@@ -269,7 +276,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     },
     dispose: async () => {
       await stop().catch(() => undefined)
-      cleanups.delete(immediateStop)
+      disarm()
       rmSync(dir, {recursive: true, force: true})
     },
   }
