@@ -49,6 +49,7 @@ describe('kpipe worker events', () => {
   })
 
   afterAll(async () => {
+    if (!pool) return // the set-up failed: it made nothing to clean up
     const redis = redisClient()
     for (const name of topics) {
       await deleteRows(pool, name)

@@ -555,11 +555,12 @@ export function useTopicFixture(partitions = 6): {readonly topic: string; readon
     await createTopics(topic, partitions)
   })
   afterAll(async () => {
-    await deleteRows(pool!, topic)
-    await deleteProjections(redis!, topic)
+    // Whatever part of the set-up ran is undone (a failed set-up must not hide its own error).
+    if (pool) await deleteRows(pool, topic)
+    if (redis) await deleteProjections(redis, topic)
     await deleteTopics(topic)
-    await pool!.end()
-    redis!.disconnect()
+    await pool?.end()
+    redis?.disconnect()
   })
   return {
     topic,

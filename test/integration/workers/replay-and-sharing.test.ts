@@ -41,6 +41,7 @@ describe('worker events: replay, sharing, foreign producers', () => {
   })
 
   afterAll(async () => {
+    if (!pool || !redis) return // the set-up failed before any topic was made
     for (const topic of topics) {
       await deleteRows(pool, topic)
       await deleteProjections(redis, topic)
