@@ -1,7 +1,8 @@
 import {defineConfig} from 'vitest/config'
 
 // Unit tests are pure and fast; integration and e2e tests talk to the real local stack
-// (./scripts/stack up) and run one file at a time so they do not fight over topics.
+// (./scripts/stack up) and run one file at a time so they do not fight over topics. Their
+// global set-up checks the stack and readies what every test of them shares (see the file).
 export default defineConfig({
   test: {
     projects: [
@@ -10,6 +11,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/helpers/stack-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,
@@ -19,6 +21,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/helpers/stack-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,

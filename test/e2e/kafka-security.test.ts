@@ -2,15 +2,16 @@
  * SASL_SSL end to end: the stack's SCRAM-SHA-512 listener with a CA made at start-up
  * (`./scripts/stack up --secure`, which scripts/test and scripts/demo use).
  */
-import {execFileSync} from 'node:child_process'
+import {execFile} from 'node:child_process'
 import path from 'node:path'
-import {describe, expect, it} from 'vitest'
+import {promisify} from 'node:util'
+import {beforeAll, describe, expect, it} from 'vitest'
 
 import {json, repoRoot, runCli} from '../helpers/cli.js'
 
 /** The KPIPE_* variables `./scripts/stack env --secure` exports. */
-function secureEnv(): Record<string, string> {
-  const text = execFileSync(path.join(repoRoot, 'scripts', 'stack'), ['env', '--secure'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
+async function secureEnv(): Promise<Record<string, string>> {
+  const {stdout: text} = await promisify(execFile)(path.join(repoRoot, 'scripts', 'stack'), ['env', '--secure'], {encoding: 'utf8'})
   const env: Record<string, string> = {}
   for (const line of text.split('\n')) {
     const match = /^export (KPIPE_\w+)=(.*)$/.exec(line.trim())
@@ -20,7 +21,12 @@ function secureEnv(): Record<string, string> {
 }
 
 describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
-  const env = secureEnv()
+  // Read when the tests run, not while vitest collects them (a failing script then fails a hook,
+  // with its message, instead of the collection of the whole file).
+  let env: Record<string, string>
+  beforeAll(async () => {
+    env = await secureEnv()
+  })
 
   it('the stack exports a TLS + SCRAM configuration', () => {
     expect(env).toMatchObject({KPIPE_KAFKA_SSL: 'true', KPIPE_KAFKA_SASL_MECHANISM: 'scram-sha-512'})
@@ -50,7 +56,8 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
   it('plaintext against the TLS listener is a clear sentence, not a retried hang', async () => {
     const result = await runCli(['topics', 'list'], {env: {...env, KPIPE_KAFKA_SSL: 'false'}})
     expect(result.code).toBe(3)
+    // One sentence and exit 3: kpipe gave up by itself (a retried hang would be killed by runCli
+    // and leave no exit code).
     expect(result.stderr).toMatch(/^Error: The Kafka broker closed the connection/m)
-    expect(result.durationMs).toBeLessThan(20_000)
   })
 })

@@ -33,6 +33,9 @@ export async function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; 
       clearTimeout(timer)
       resolve({code, stdout, stderr, durationMs: Date.now() - started})
     })
+    // A command that exits before reading its input (a usage error, say) makes this write fail
+    // with EPIPE; its exit code and stderr are the result, so the write error is not a second one.
+    child.stdin.on('error', () => undefined)
     child.stdin.end(options.input ?? '')
   })
 }

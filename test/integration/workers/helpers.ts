@@ -6,26 +6,35 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
 import {existsSync} from 'node:fs'
+import {createServer, connect, type Server, type Socket} from 'node:net'
 import path from 'node:path'
 
 import {Redis} from 'ioredis'
 import {CompressionTypes, Kafka, logLevel, type IHeaders, type Message} from 'kafkajs'
 import pg from 'pg'
-import {afterAll, beforeAll} from 'vitest'
+import {afterAll, afterEach, beforeAll} from 'vitest'
 
 import type {EventEnvelope} from '../../../src/lib/records/envelope.js'
 import {migrate} from '../../../src/lib/postgres/migrations.js'
-import {pgConnectionString} from '../../../src/lib/postgres/pool.js'
 import {registerCompressionCodecs} from '../../../src/lib/workers/codecs.js'
+import {privatePort, STACK_PG_URL} from '../../helpers/services.js'
 
 export const REPO = path.resolve(import.meta.dirname, '../../..')
 export const BROKERS = (process.env.KPIPE_BROKERS ?? 'localhost:9092').split(',')
 // Resolved like kpipe resolves it (the OS user fills in a URL without one, as psql does).
-export const PG_URL = pgConnectionString(process.env.KPIPE_PG_URL ?? 'postgres://localhost:5432/kpipe')
+export const PG_URL = STACK_PG_URL
 export const REDIS_URL = process.env.KPIPE_REDIS_URL ?? 'redis://localhost:6379'
 
 registerCompressionCodecs()
 export const kafka = new Kafka({clientId: 'kpipe-tests', brokers: BROKERS, logLevel: logLevel.NOTHING})
+
+/**
+ * Bounds of the tests that drain tens of thousands of events, and of their waits: they only
+ * catch a hang. The machine is shared (2 cores, several engineers, the e2e project alongside),
+ * so no test may count on a speed; speed is measured in bench/.
+ */
+export const HEAVY_TEST_TIMEOUT_MS = 900_000
+export const PATIENCE_MS = 300_000
 
 export function uniqueName(prefix = 'test-events'): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`
@@ -131,14 +140,17 @@ export function interleave(valid: Message[], poison: Message[]): Message[] {
   return out
 }
 
-let migrated = false
-export async function pgPool(): Promise<pg.Pool> {
-  const pool = new pg.Pool({connectionString: PG_URL, max: 2})
-  if (!migrated) {
+const migrated = new Set<string>()
+/** A pool on the stack's PostgreSQL (or the database at `url`), its pipeline schema migrated. */
+export async function pgPool(url: string = PG_URL): Promise<pg.Pool> {
+  const pool = new pg.Pool({connectionString: url, max: 2})
+  // A server restarted under an idle connection must not end the test process.
+  pool.on('error', () => undefined)
+  if (!migrated.has(url)) {
     const client = await pool.connect()
     try {
       await migrate(client)
-      migrated = true
+      migrated.add(url)
     } finally {
       client.release()
     }
@@ -158,8 +170,10 @@ export async function deleteRows(pool: pg.Pool, topic: string): Promise<void> {
   await pool.query('DELETE FROM pipeline.events WHERE kafka_topic = $1', [topic])
 }
 
-export function redisClient(): Redis {
-  return new Redis(REDIS_URL, {lazyConnect: false, maxRetriesPerRequest: 3})
+export function redisClient(url: string = REDIS_URL): Redis {
+  const client = new Redis(url, {lazyConnect: false, maxRetriesPerRequest: 3})
+  client.on('error', () => undefined) // a command fails instead; the tests look at those
+  return client
 }
 
 /** Deletes the projection keys of one test's scope. */
@@ -201,29 +215,38 @@ export interface DeadLetterRead {
 export async function readTopic(topic: string): Promise<DeadLetterRead[]> {
   const admin = kafka.admin()
   await admin.connect()
-  const ends = await admin.fetchTopicOffsets(topic)
-  await admin.disconnect()
-  const total = ends.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0)
+  let total: number
+  try {
+    const ends = await admin.fetchTopicOffsets(topic)
+    total = ends.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0)
+  } finally {
+    await admin.disconnect()
+  }
   const out: DeadLetterRead[] = []
   if (total === 0) return out
   const consumer = kafka.consumer({groupId: uniqueName('test-reader'), maxWaitTimeInMs: 200})
   await consumer.connect()
-  await consumer.subscribe({topic, fromBeginning: true})
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`read ${out.length} of ${total} records of ${topic}`)), 60_000)
-    void consumer.run({
-      eachMessage: async ({message}) => {
-        const headers: Record<string, string> = {}
-        for (const [name, value] of Object.entries(message.headers ?? ({} as IHeaders))) headers[name] = String(value)
-        out.push({key: message.key?.toString() ?? null, value: message.value, headers, timestamp: message.timestamp})
-        if (out.length >= total) {
-          clearTimeout(timer)
-          resolve()
-        }
-      },
+  try {
+    await consumer.subscribe({topic, fromBeginning: true})
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read ${out.length} of ${total} records of ${topic}`)), 60_000)
+      consumer
+        .run({
+          eachMessage: async ({message}) => {
+            const headers: Record<string, string> = {}
+            for (const [name, value] of Object.entries(message.headers ?? ({} as IHeaders))) headers[name] = String(value)
+            out.push({key: message.key?.toString() ?? null, value: message.value, headers, timestamp: message.timestamp})
+            if (out.length >= total) {
+              clearTimeout(timer)
+              resolve()
+            }
+          },
+        })
+        .catch(reject)
     })
-  })
-  await consumer.disconnect()
+  } finally {
+    await consumer.disconnect()
+  }
   return out
 }
 
@@ -237,10 +260,23 @@ export interface WorkerProcess {
   child: ChildProcess
   stdout: () => string
   stderr: () => string
+  /** Resolves once the process exited and its stdout and stderr are read to the end. */
   exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
-  /** Resolves when a log line matches. */
+  /** Resolves with the first complete log line (stderr) that matches, printed before the call or after. */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>
 }
+
+/** Workers of the test that runs now: whatever happens to the test, none outlives it. */
+const liveWorkers = new Set<WorkerProcess>()
+
+async function stopLiveWorkers(): Promise<void> {
+  const workers = [...liveWorkers]
+  for (const worker of workers) worker.child.kill('SIGKILL')
+  await Promise.all(workers.map((worker) => worker.exited))
+}
+// Registered on the suite of every test file that imports these helpers.
+afterEach(stopLiveWorkers)
+afterAll(stopLiveWorkers)
 
 /** Starts `kpipe worker events` as a child process of the built CLI. */
 export function startWorker(args: string[], env: Record<string, string> = {}): WorkerProcess {
@@ -252,7 +288,8 @@ export function startWorker(args: string[], env: Record<string, string> = {}): W
   })
   let stdout = ''
   let stderr = ''
-  const listeners: (() => void)[] = []
+  let done = false
+  const listeners = new Set<() => void>()
   child.stdout!.on('data', (d: Buffer) => {
     stdout += d.toString()
   })
@@ -260,41 +297,76 @@ export function startWorker(args: string[], env: Record<string, string> = {}): W
     stderr += d.toString()
     for (const listener of listeners) listener()
   })
-  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) => child.on('exit', (code, signal) => resolve({code, signal})))
-  return {
+  // 'close', not 'exit': 'exit' may come before the last output is read, cutting the summary short.
+  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) => {
+    child.once('error', () => undefined) // a spawn failure ends in 'close' too
+    child.once('close', (code, signal) => {
+      done = true
+      for (const listener of listeners) listener()
+      resolve({code, signal})
+    })
+  })
+  // Only whole lines: a chunk may end in the middle of one.
+  const completeLines = () => (done ? stderr : stderr.slice(0, stderr.lastIndexOf('\n') + 1)).split('\n')
+  const worker: WorkerProcess = {
     child,
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
-    waitForLog: (pattern, timeoutMs = 60_000) =>
+    waitForLog: (pattern, timeoutMs = 120_000) =>
       new Promise((resolve, reject) => {
-        const check = () => {
-          const line = stderr.split('\n').find((l) => pattern.test(l))
-          if (line) {
-            clearTimeout(timer)
-            resolve(line)
-            return true
-          }
-          return false
+        const finish = (error: Error | undefined, line?: string) => {
+          listeners.delete(check)
+          clearTimeout(timer)
+          if (error) reject(error)
+          else resolve(line!)
         }
-        const timer = setTimeout(() => reject(new Error(`no log line matched ${pattern} within ${timeoutMs} ms; stderr:\n${stderr.slice(-3000)}`)), timeoutMs)
-        if (!check()) listeners.push(() => void check())
-        void exited.then(() => {
-          if (!check()) {
-            clearTimeout(timer)
-            reject(new Error(`worker exited before a log line matched ${pattern}; stderr:\n${stderr.slice(-3000)}`))
-          }
-        })
+        const check = () => {
+          const line = completeLines().find((l) => pattern.test(l))
+          if (line !== undefined) finish(undefined, line)
+          else if (done) finish(new Error(`the worker exited before a log line matched ${pattern}; stderr:\n${stderr.slice(-3000)}`))
+        }
+        const timer = setTimeout(() => finish(new Error(`no log line matched ${pattern} within ${timeoutMs} ms; stderr:\n${stderr.slice(-3000)}`)), timeoutMs)
+        listeners.add(check)
+        check()
       }),
   }
+  liveWorkers.add(worker)
+  void exited.then(() => liveWorkers.delete(worker))
+  return worker
+}
+
+export interface ServingWorker extends WorkerProcess {
+  /** Port of its /metrics, /healthz and /readyz, as the worker logged it. */
+  port: number
+}
+
+/**
+ * Starts a worker that serves /metrics, /healthz and /readyz, and returns once it listens,
+ * with the port read from its own log line. `--metrics-port 0` turns the server off (there is no
+ * "any free port" for it), so the port is picked here, below the range `listen(0)` hands out, and
+ * a worker that finds it taken all the same (EADDRINUSE before it consumed anything) is started
+ * again on another.
+ */
+export async function startServingWorker(args: string[], env: Record<string, string> = {}): Promise<ServingWorker> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const worker = startWorker([...args, '--metrics-port', String(privatePort())], env)
+    try {
+      const line = await worker.waitForLog(/serving \/metrics, \/healthz and \/readyz/)
+      return Object.assign(worker, {port: (JSON.parse(line) as {port: number}).port})
+    } catch (error) {
+      await worker.exited
+      if (!/EADDRINUSE/.test(worker.stderr())) throw error
+    }
+  }
+  throw new Error('no free port for a worker metrics server after 10 tries')
 }
 
 /** Runs the worker until it has caught up; returns its --json summary. */
-export async function runWorkerUntilCaughtUp(args: string[], timeoutMs = 180_000): Promise<{summary: Record<string, unknown>; stderr: string; code: number | null}> {
-  const worker = startWorker([...args, '--stop-when-caught-up', '--json'])
-  const timer = setTimeout(() => worker.child.kill('SIGKILL'), timeoutMs)
+export async function runWorkerUntilCaughtUp(args: string[], env: Record<string, string> = {}): Promise<{summary: Record<string, unknown>; stderr: string; code: number | null}> {
+  // A worker that never catches up is killed with the test when the test times out.
+  const worker = startWorker([...args, '--stop-when-caught-up', '--json'], env)
   const {code} = await worker.exited
-  clearTimeout(timer)
   let summary: Record<string, unknown>
   try {
     summary = JSON.parse(worker.stdout()) as Record<string, unknown>
@@ -306,19 +378,6 @@ export async function runWorkerUntilCaughtUp(args: string[], timeoutMs = 180_000
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-/** A free TCP port for a worker's metrics server. */
-export async function freePort(): Promise<number> {
-  const {createServer} = await import('node:net')
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /** Reads one metric's value (sum over label sets matching `labels`) from a worker's /metrics. */
@@ -335,43 +394,23 @@ export async function scrapeMetric(port: number, name: string, labels: Record<st
   return total
 }
 
-/** Runs one of the stack's commands (./scripts/stack ARGS). */
-export async function stack(...args: string[]): Promise<string> {
-  const {execFile} = await import('node:child_process')
-  return new Promise((resolve, reject) => {
-    execFile(path.join(REPO, 'scripts/stack'), args, {cwd: REPO, timeout: 180_000, maxBuffer: 16 * 1024 * 1024}, (error, stdout, stderr) => {
-      if (error) reject(new Error(`scripts/stack ${args.join(' ')} failed: ${stderr || error.message}`))
-      else resolve(stdout)
-    })
-  })
-}
-
-/** Runs a command line, resolving with stdout. */
+/** Runs a command line, resolving with stdout once the command exited 0 and its output is read. */
 export async function sh(command: string, input?: string): Promise<string> {
-  const {spawn: spawnChild} = await import('node:child_process')
   return new Promise((resolve, reject) => {
-    const child = spawnChild('bash', ['-c', command], {cwd: REPO, stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn('bash', ['-c', command], {cwd: REPO, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']})
     let out = ''
     let err = ''
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited ${code}: ${err.slice(-2000)}`))))
-    child.stdin.end(input ?? '')
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+    child.once('error', reject)
+    child.once('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited ${code}: ${err.slice(-2000)}`))))
+    if (input !== undefined) {
+      // A command that exits before reading all its input makes this write fail (EPIPE); its
+      // exit code says what went wrong, so the write error itself is not a second failure.
+      child.stdin!.on('error', () => undefined)
+      child.stdin!.end(input)
+    }
   })
-}
-
-/** Stops the stack's PostgreSQL (fast shutdown); `stack('up')` starts it again. */
-export async function stopPostgres(): Promise<void> {
-  const bin = (await sh('ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1')).trim()
-  const data = (await sh('d=.stack/postgres; [ -L "$d" ] && d=$(readlink "$d"); echo "$d/data"')).trim()
-  const asPg = process.getuid?.() === 0 ? 'runuser -u postgres -- ' : ''
-  await sh(`${asPg}${bin}/pg_ctl -D ${data} -m fast -w -t 60 stop`)
-}
-
-/** Stops the stack's Redis (it keeps nothing on disk: its data is gone, as after a crash). */
-export async function stopRedis(): Promise<void> {
-  const port = new URL(REDIS_URL).port || '6379'
-  await sh(`redis-cli -h 127.0.0.1 -p ${port} shutdown nosave || true`)
 }
 
 export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -430,57 +469,64 @@ export async function expectProjectionsMatch(redis: Redis, events: TestEvent[]):
 export interface TcpProxy {
   /** A redis:// URL that goes through the proxy. */
   url: string
-  /** Stops listening and cuts every connection: clients see connection refused, as if Redis were down. */
-  close(): Promise<void>
-  /** Listens again on the same port. */
-  open(): Promise<void>
-  /** close() for good (test cleanup). */
+  /** Cuts every connection and resets new ones: clients cannot reach Redis, which keeps its data. */
+  cut(): void
+  /** Lets connections through again. */
+  heal(): void
+  /** Stops listening (test cleanup). */
   dispose(): Promise<void>
 }
 
 /**
- * A TCP proxy in front of the stack's Redis that a test can close and reopen: the worker loses
- * Redis while Redis keeps its data (a network partition, not a Redis restart).
+ * A TCP proxy in front of a Redis that a test can cut and heal: the worker loses Redis while
+ * Redis keeps its data (a network partition, not a Redis restart). It listens on a port the
+ * kernel picks and keeps it while cut (it resets connections instead of closing the listener),
+ * so no other process can take the port between a cut and a heal.
  */
-export async function redisProxy(): Promise<TcpProxy> {
-  const {createServer, connect} = await import('node:net')
-  const target = new URL(REDIS_URL)
+export async function redisProxy(redisUrl: string = REDIS_URL): Promise<TcpProxy> {
+  const target = new URL(redisUrl)
   const targetPort = Number(target.port || 6379)
   const targetHost = target.hostname || '127.0.0.1'
-  const sockets = new Set<import('node:net').Socket>()
-  let server: import('node:net').Server | undefined
-  let port = 0
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      const s = createServer((client) => {
-        const upstream = connect(targetPort, targetHost)
-        for (const socket of [client, upstream]) {
-          sockets.add(socket)
-          socket.on('close', () => sockets.delete(socket))
-          socket.on('error', () => {
-            client.destroy()
-            upstream.destroy()
-          })
-        }
-        client.pipe(upstream)
-        upstream.pipe(client)
+  const sockets = new Set<Socket>()
+  let open = true
+  const server: Server = createServer((client) => {
+    if (!open) {
+      client.resetAndDestroy()
+      return
+    }
+    const upstream = connect(targetPort, targetHost)
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      socket.on('error', () => {
+        client.destroy()
+        upstream.destroy()
       })
-      s.once('error', reject)
-      s.listen(port, '127.0.0.1', () => {
-        port = (s.address() as {port: number}).port
-        server = s
-        resolve()
-      })
-    })
-  const close = async () => {
-    const s = server
-    server = undefined
+    }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const port = (server.address() as {port: number}).port
+  const cut = () => {
+    open = false
     for (const socket of sockets) socket.destroy()
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()))
   }
-  await listen()
   const auth = target.username || target.password ? `${target.username}:${target.password}@` : ''
-  return {url: `redis://${auth}127.0.0.1:${port}${target.pathname}`, close, open: listen, dispose: close}
+  return {
+    url: `redis://${auth}127.0.0.1:${port}${target.pathname}`,
+    cut,
+    heal: () => {
+      open = true
+    },
+    dispose: async () => {
+      cut()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
 }
 
 /** Sum of a consumer group's committed offsets on a topic (-1, never committed, counts as 0). */
@@ -509,11 +555,12 @@ export function useTopicFixture(partitions = 6): {readonly topic: string; readon
     await createTopics(topic, partitions)
   })
   afterAll(async () => {
-    await deleteRows(pool!, topic)
-    await deleteProjections(redis!, topic)
+    // Whatever part of the set-up ran is undone (a failed set-up must not hide its own error).
+    if (pool) await deleteRows(pool, topic)
+    if (redis) await deleteProjections(redis, topic)
     await deleteTopics(topic)
-    await pool!.end()
-    redis!.disconnect()
+    await pool?.end()
+    redis?.disconnect()
   })
   return {
     topic,

@@ -14,6 +14,7 @@ import {
   rowCounts,
   runWorkerUntilCaughtUp,
   useTopicFixture,
+  HEAVY_TEST_TIMEOUT_MS,
 } from './helpers.js'
 
 const VALID = Number(process.env.KPIPE_TEST_EVENTS ?? 99_000)
@@ -25,7 +26,7 @@ describe('worker events: poison records', () => {
   const {topic} = fixture
   const scope = topic
 
-  it('writes every valid event once and dead-letters exactly the poison, each with its class', async () => {
+  it('writes every valid event once and dead-letters exactly the poison, each with its class', {timeout: HEAVY_TEST_TIMEOUT_MS}, async () => {
     const events = makeEvents(VALID, scope)
     const poison = poisonMessages(scope, POISON, MAX_BYTES)
     // Duplicated eventIds in the input (a producer retry) must still give one row each.

@@ -26,6 +26,8 @@ import {
   startWorker,
   uniqueName,
   waitUntil,
+  HEAVY_TEST_TIMEOUT_MS,
+  PATIENCE_MS,
 } from './helpers.js'
 
 describe('worker events: replay, sharing, foreign producers', () => {
@@ -39,6 +41,7 @@ describe('worker events: replay, sharing, foreign producers', () => {
   })
 
   afterAll(async () => {
+    if (!pool || !redis) return // the set-up failed before any topic was made
     for (const topic of topics) {
       await deleteRows(pool, topic)
       await deleteProjections(redis, topic)
@@ -48,7 +51,7 @@ describe('worker events: replay, sharing, foreign producers', () => {
     redis.disconnect()
   })
 
-  it('replaying the same events leaves PostgreSQL and Redis unchanged', async () => {
+  it('replaying the same events leaves PostgreSQL and Redis unchanged', {timeout: HEAVY_TEST_TIMEOUT_MS}, async () => {
     const topic = uniqueName()
     topics.push(topic)
     await createTopics(topic, 6)
@@ -75,7 +78,7 @@ describe('worker events: replay, sharing, foreign producers', () => {
     await expectProjectionsMatch(redis, events)
   })
 
-  it('two workers share a 6-partition topic; stopping one hands its partitions over; totals exact', async () => {
+  it('two workers share a 6-partition topic; stopping one hands its partitions over; totals exact', {timeout: HEAVY_TEST_TIMEOUT_MS}, async () => {
     const topic = uniqueName()
     topics.push(topic)
     await createTopics(topic, 6)
@@ -89,15 +92,15 @@ describe('worker events: replay, sharing, foreign producers', () => {
     const events = makeEvents(90_000, topic)
     const firstHalf = events.slice(0, 45_000)
     await produce(topic, firstHalf.map(eventMessage))
-    await waitUntil(async () => (await rowCounts(pool, topic)).rows >= 45_000, 60_000, 'the first half')
+    await waitUntil(async () => (await rowCounts(pool, topic)).rows >= 45_000, PATIENCE_MS, 'the first half')
 
     a.child.kill('SIGTERM')
     const exitA = await a.exited
     expect(exitA.code, a.stderr().slice(-2000)).toBe(0)
     // B takes over all six partitions after the rebalance.
-    await waitUntil(async () => /"partitions":\[0,1,2,3,4,5\]/.test(b.stderr()), 30_000, 'worker B to get every partition')
+    await waitUntil(async () => /"partitions":\[0,1,2,3,4,5\]/.test(b.stderr()), PATIENCE_MS, 'worker B to get every partition')
     await produce(topic, events.slice(45_000).map(eventMessage))
-    await waitUntil(async () => (await rowCounts(pool, topic)).rows >= 90_000, 60_000, 'the second half')
+    await waitUntil(async () => (await rowCounts(pool, topic)).rows >= 90_000, PATIENCE_MS, 'the second half')
     b.child.kill('SIGTERM')
     const exitB = await b.exited
     expect(exitB.code, b.stderr().slice(-2000)).toBe(0)
@@ -112,7 +115,7 @@ describe('worker events: replay, sharing, foreign producers', () => {
     expect(a.stderr()).toMatch(/"msg":"worker stopped"/)
   })
 
-  it('consumes events from Kafka\'s console producer, compressed with gzip, snappy, lz4 and zstd', async () => {
+  it('consumes events from Kafka\'s console producer, compressed with gzip, snappy, lz4 and zstd', {timeout: HEAVY_TEST_TIMEOUT_MS}, async () => {
     const topic = uniqueName()
     topics.push(topic)
     await createTopics(topic, 3)

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {deadLetterHeaders, deadLetterMessage, deadLetterTopic, DLQ_HEADERS, MAX_ERROR_MESSAGE_LENGTH} from '../../../src/lib/dlq/dead-letter.js'
+import {deadLetterHeaders, deadLetterMessage, deadLetterTopic, MAX_ERROR_MESSAGE_LENGTH} from '../../../src/lib/dlq/dead-letter.js'
 import type {SourceRecord} from '../../../src/lib/workers/types.js'
 
 const record: SourceRecord = {
@@ -19,18 +19,30 @@ describe('deadLetterHeaders', () => {
     const headers = deadLetterHeaders({record, errorClass: 'decode', message: 'the value is not JSON.'}, context)
     expect(headers.traceparent).toEqual(Buffer.from('00-abc-def-01'))
     expect(headers['content-type']).toBe('application/json')
+    // The header names of the contract (DESIGN §3), spelt out: replay-dlq and other readers
+    // depend on these exact strings, not on whatever the module's constants say.
     expect(headers).toMatchObject({
-      [DLQ_HEADERS.originalTopic]: 'events',
-      [DLQ_HEADERS.originalPartition]: '4',
-      [DLQ_HEADERS.originalOffset]: '12345',
-      [DLQ_HEADERS.originalTimestamp]: '1714564800000',
-      [DLQ_HEADERS.errorClass]: 'decode',
-      [DLQ_HEADERS.errorMessage]: 'the value is not JSON.',
-      [DLQ_HEADERS.worker]: 'events',
-      [DLQ_HEADERS.failedAt]: '2024-05-01T12:00:01.000Z',
-      [DLQ_HEADERS.attempt]: '1',
+      'kpipe.dlq.original.topic': 'events',
+      'kpipe.dlq.original.partition': '4',
+      'kpipe.dlq.original.offset': '12345',
+      'kpipe.dlq.original.timestamp': '1714564800000',
+      'kpipe.dlq.error.class': 'decode',
+      'kpipe.dlq.error.message': 'the value is not JSON.',
+      'kpipe.dlq.worker': 'events',
+      'kpipe.dlq.failed.at': '2024-05-01T12:00:01.000Z',
+      'kpipe.dlq.attempt': '1',
     })
-    expect(Object.keys(headers).filter((k) => k.startsWith('kpipe.dlq.'))).toHaveLength(9)
+    expect(Object.keys(headers).filter((k) => k.startsWith('kpipe.dlq.')).sort()).toEqual([
+      'kpipe.dlq.attempt',
+      'kpipe.dlq.error.class',
+      'kpipe.dlq.error.message',
+      'kpipe.dlq.failed.at',
+      'kpipe.dlq.original.offset',
+      'kpipe.dlq.original.partition',
+      'kpipe.dlq.original.timestamp',
+      'kpipe.dlq.original.topic',
+      'kpipe.dlq.worker',
+    ])
   })
 
   it('replaces the kpipe.dlq headers of an earlier failure and counts the attempt up', () => {
@@ -38,22 +50,22 @@ describe('deadLetterHeaders', () => {
       ...record,
       topic: 'events',
       offset: '99',
-      headers: {...record.headers, [DLQ_HEADERS.attempt]: Buffer.from('2'), [DLQ_HEADERS.errorClass]: 'sink', [DLQ_HEADERS.originalOffset]: '7'},
+      headers: {...record.headers, 'kpipe.dlq.attempt': Buffer.from('2'), 'kpipe.dlq.error.class': 'sink', 'kpipe.dlq.original.offset': '7'},
     }
     const headers = deadLetterHeaders({record: replayed, errorClass: 'validation', message: 'field type is missing.'}, context)
-    expect(headers[DLQ_HEADERS.attempt]).toBe('3')
-    expect(headers[DLQ_HEADERS.errorClass]).toBe('validation')
-    expect(headers[DLQ_HEADERS.originalOffset]).toBe('99')
+    expect(headers['kpipe.dlq.attempt']).toBe('3')
+    expect(headers['kpipe.dlq.error.class']).toBe('validation')
+    expect(headers['kpipe.dlq.original.offset']).toBe('99')
   })
 
   it('ignores an attempt header that is not a positive number', () => {
-    const odd: SourceRecord = {...record, headers: {[DLQ_HEADERS.attempt]: 'x'}}
-    expect(deadLetterHeaders({record: odd, errorClass: 'decode', message: 'm'}, context)[DLQ_HEADERS.attempt]).toBe('1')
+    const odd: SourceRecord = {...record, headers: {'kpipe.dlq.attempt': 'x'}}
+    expect(deadLetterHeaders({record: odd, errorClass: 'decode', message: 'm'}, context)['kpipe.dlq.attempt']).toBe('1')
   })
 
   it('cuts long error messages to one line of bounded length', () => {
     const long = `line one\nline two ${'x'.repeat(5000)}`
-    const message = deadLetterHeaders({record, errorClass: 'sink', message: long}, context)[DLQ_HEADERS.errorMessage] as string
+    const message = deadLetterHeaders({record, errorClass: 'sink', message: long}, context)['kpipe.dlq.error.message'] as string
     expect(message.length).toBe(MAX_ERROR_MESSAGE_LENGTH)
     expect(message).not.toContain('\n')
     expect(message.startsWith('line one line two')).toBe(true)
