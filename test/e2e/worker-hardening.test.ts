@@ -23,9 +23,9 @@ import {
   makeEvents,
   pgPool,
   produce,
-  freePort,
   readTopic,
   scrapeMetric,
+  startServingWorker,
   startWorker,
   uniqueName,
   waitUntil,
@@ -200,10 +200,10 @@ describe('kpipe worker events: what an operator can trust', () => {
   it('listens on loopback by default, on --metrics-host when given, and starts without kafkajs warnings', async () => {
     const topic = topicNamed('e2e-hard-host')
     await createTopicPair(topic)
-    const loopback = start(['--topic', topic, '--group', `${topic}-a`, '--metrics-port', String(await freePort()), '--no-projections'])
+    const loopback = await startServingWorker(['--topic', topic, '--group', `${topic}-a`, '--no-projections'])
     expect((await metricsAddress(loopback)).host).toBe('127.0.0.1')
     await loopback.waitForLog(/joined consumer group/)
-    const everywhere = start(['--topic', topic, '--group', `${topic}-b`, '--metrics-port', String(await freePort()), '--metrics-host', '0.0.0.0', '--no-projections'])
+    const everywhere = await startServingWorker(['--topic', topic, '--group', `${topic}-b`, '--metrics-host', '0.0.0.0', '--no-projections'])
     expect((await metricsAddress(everywhere)).host).toBe('0.0.0.0')
     await everywhere.waitForLog(/joined consumer group/)
     for (const worker of [loopback, everywhere]) {
@@ -219,8 +219,7 @@ describe('kpipe worker events: what an operator can trust', () => {
     const target = new URL(PG_URL)
     const proxy = await tcpProxy({host: target.hostname || '127.0.0.1', port: Number(target.port || 5432)})
     proxies.push(proxy)
-    const worker = start(['--topic', topic, '--group', `${topic}-g`, '--metrics-port', String(await freePort()), '--no-projections'], {KPIPE_PG_URL: pgUrlThrough(proxy)})
-    const {port} = await metricsAddress(worker)
+    const {port} = await startServingWorker(['--topic', topic, '--group', `${topic}-g`, '--no-projections'], {KPIPE_PG_URL: pgUrlThrough(proxy)})
     await waitUntil(async () => (await readyz(port)).status === 200, 60_000, 'the worker to be ready')
 
     await proxy.close()
@@ -237,10 +236,10 @@ describe('kpipe worker events: what an operator can trust', () => {
     const target = new URL(PG_URL)
     const proxy = await tcpProxy({host: target.hostname || '127.0.0.1', port: Number(target.port || 5432)})
     proxies.push(proxy)
-    const worker = start(['--topic', topic, '--group', `${topic}-g`, '--metrics-port', String(await freePort()), '--no-projections', '--shutdown-timeout', '2s'], {
+    const worker = await startServingWorker(['--topic', topic, '--group', `${topic}-g`, '--no-projections', '--shutdown-timeout', '2s'], {
       KPIPE_PG_URL: pgUrlThrough(proxy),
     })
-    const {port} = await metricsAddress(worker)
+    const {port} = worker
     await worker.waitForLog(/joined consumer group/)
     proxy.freeze()
     await produce(topic, makeEvents(50, topic).map(eventMessage))
