@@ -25,6 +25,7 @@
  */
 import {execFile, spawn, type ChildProcess} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:net'
 import {cpus, loadavg} from 'node:os'
 import path from 'node:path'
 import {promisify, parseArgs} from 'node:util'
@@ -218,6 +219,53 @@ function trackBackends(pid: number, watcher: pg.Pool): {stop(): Promise<number>}
   }
 }
 
+/** A TCP port free right now (for the worker's metrics endpoint, scraped during the drain). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as {port: number}
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+interface SinkFigures {
+  /** Sink writes (batches), their records, and the seconds spent in them (all partitions). */
+  writes: number
+  records: number
+  seconds: number
+}
+
+/**
+ * Scrapes the worker's Prometheus endpoint every 500 ms and keeps the last answer: how many sink
+ * writes, of how many records, taking how long. The last half second before the exit is missed.
+ */
+function scrapeSinkFigures(port: number): {stop(): SinkFigures | undefined} {
+  let last: SinkFigures | undefined
+  const value = (text: string, name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN)
+  const timer = setInterval(() => {
+    fetch(`http://127.0.0.1:${port}/metrics`)
+      .then(async (response) => {
+        const text = await response.text()
+        const figures = {
+          writes: value(text, 'kpipe_worker_batch_size_count'),
+          records: value(text, 'kpipe_worker_batch_size_sum'),
+          seconds: value(text, 'kpipe_worker_sink_latency_seconds_sum'),
+        }
+        if (Object.values(figures).every(Number.isFinite)) last = figures
+      })
+      .catch(() => undefined) // not listening yet, or gone
+  }, 500)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      return last
+    },
+  }
+}
+
 function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.on('exit', (code) => resolve(code)))
 }
@@ -243,6 +291,7 @@ async function runKpipe(expected: {rows: number; deadLetters: number}): Promise<
     mkdirSync(args['cpu-prof'], {recursive: true})
     env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${path.resolve(args['cpu-prof'])}`.trim()
   }
+  const metricsPort = await freePort()
   const started = Date.now()
   const child = spawn(
     process.execPath,
@@ -258,7 +307,7 @@ async function runKpipe(expected: {rows: number; deadLetters: number}): Promise<
       '--stop-when-caught-up',
       '--json',
       '--metrics-port',
-      '0',
+      String(metricsPort),
       '--log-level',
       'warn',
       // Never drop a day partition of the shared pipeline.logs (other suites' lines are dated now too).
@@ -274,6 +323,7 @@ async function runKpipe(expected: {rows: number; deadLetters: number}): Promise<
   )
   const tracked = trackProcess(child.pid!)
   const backends = trackBackends(child.pid!, watcher)
+  const scrape = scrapeSinkFigures(metricsPort)
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
@@ -282,6 +332,7 @@ async function runKpipe(expected: {rows: number; deadLetters: number}): Promise<
   const wall = (Date.now() - started) / 1000
   const {peakRssMiB, cpuSeconds: workerCpu} = tracked.stop()
   const pgCpu = await backends.stop()
+  const sink = scrape.stop()
   await watcher.end()
   if (code !== 0) throw new Error(`kpipe worker logs exited ${code}: ${stderr.slice(-3000)}`)
   const summary = JSON.parse(stdout) as {consumed: number; inserted: number; durationMs: number; deadLettered: number; droppedPartitions: string[]}
@@ -290,6 +341,12 @@ async function runKpipe(expected: {rows: number; deadLetters: number}): Promise<
   }
   if (summary.droppedPartitions.length > 0) throw new Error(`the worker dropped partitions: ${summary.droppedPartitions.join(', ')}`)
   const seconds = summary.durationMs / 1000
+  const concurrency = Number(args.concurrency)
+  // Each partition's loop is serial: the share of its time spent waiting on sink.write (PostgreSQL).
+  const sinkNote = sink
+    ? `; ${fmt(sink.writes)} sink writes of ${Math.round(sink.records / sink.writes)} rows on average, ${((1000 * sink.seconds) / sink.writes).toFixed(0)} ms each, ` +
+      `${((100 * sink.seconds) / (Math.min(concurrency, PARTITIONS) * seconds)).toFixed(0)}% of the ${Math.min(concurrency, PARTITIONS)} partition loops' time (last scrape)`
+    : ''
   return {
     name: 'kpipe worker logs → pipeline.logs',
     lines: N,
@@ -300,6 +357,7 @@ async function runKpipe(expected: {rows: number; deadLetters: number}): Promise<
     note:
       `concurrency ${args.concurrency}, batch ${BATCH}${args['worker-args'] ? ` ${args['worker-args']}` : ''}; ${fmt(expected.rows)} rows + ${fmt(expected.deadLetters)} dead letters; ` +
       `wall ${wall.toFixed(1)} s with start-up and caught-up check (${fmt(Math.round(N / wall))}/s); CPU worker ${workerCpu.toFixed(1)} s, its PostgreSQL backends ${pgCpu.toFixed(1)} s` +
+      sinkNote +
       (args['cpu-prof'] ? '; with --cpu-prof' : ''),
   }
 }
