@@ -12,7 +12,7 @@
  *   eval "$(./scripts/stack env)"; npm run build
  *   npx tsx bench/logs-drain.ts [--lines 1000000] [--partitions 3] [--batch-size 2000] [--concurrency 3]
  *                               [--compression none|lz4|zstd] [--no-bare] [--bare-connections 1]
- *                               [--no-kafka-read] [--worker-args="..."] [--cpu-prof DIR]
+ *                               [--no-kafka-read] [--worker-args="..."] [--node-options="..."] [--cpu-prof DIR]
  *
  * Peak RSS is VmHWM from /proc/<pid>/status, sampled every 200 ms until the process exits (the
  * worker re-executes itself with execve for its fixed heap: same pid, sampled throughout). CPU is
@@ -36,8 +36,8 @@ import type pg from 'pg'
 import {parseLogRecord} from '../src/lib/logs/log-parse.js'
 import type {LogRow} from '../src/lib/logs/log-line.js'
 import {syntheticLogRecords, type SyntheticLogRecord} from '../src/lib/logs/synthetic-lines.js'
-import {daysOf, ensureDayPartitions, insertLogs} from '../src/lib/postgres/logs-store.js'
-import {migrate} from '../src/lib/postgres/migrations.js'
+import {DAY_MS, daysOf, ensureDayPartitions, insertLogs, partitionName, utcDayOf} from '../src/lib/postgres/logs-store.js'
+import {migrate, quoteIdent} from '../src/lib/postgres/migrations.js'
 import {createPgPool} from '../src/lib/postgres/pool.js'
 import {registerCompressionCodecs} from '../src/lib/workers/codecs.js'
 import type {SourceRecord} from '../src/lib/workers/types.js'
@@ -56,6 +56,9 @@ const {values: args} = parseArgs({
     'worker-args': {type: 'string', default: ''},
     // Writes the worker's V8 CPU profile (.cpuprofile) into DIR (NODE_OPTIONS=--cpu-prof on the child).
     'cpu-prof': {type: 'string'},
+    // Added to the worker's NODE_OPTIONS, e.g. "--max-semi-space-size=16 --max-old-space-size=192"
+    // (heap flags given there replace the worker's own, see src/lib/workers/heap.ts).
+    'node-options': {type: 'string', default: ''},
   },
 })
 const N = Number(args.lines)
@@ -66,7 +69,6 @@ if (!(args.compression! in COMPRESSIONS)) throw new Error(`--compression must be
 const COMPRESSION = COMPRESSIONS[args.compression as keyof typeof COMPRESSIONS]
 const BROKERS = (process.env.KPIPE_BROKERS ?? 'localhost:9092').split(',')
 const PG_URL = process.env.KPIPE_PG_URL ?? 'postgres://localhost:5432/kpipe'
-const DAY_MS = 86_400_000
 const id = Date.now().toString(36)
 const scope = `bl${id}`
 const topic = `bench-logs-${id}`
@@ -287,10 +289,12 @@ async function runKpipe(expected: {rows: number; deadLetters: number}): Promise<
   log(`kpipe worker logs: draining (load ${load()})`)
   const watcher = createPgPool({url: PG_URL}, {max: 1, applicationName: 'kpipe bench logs-drain watcher'})
   const env: NodeJS.ProcessEnv = {...process.env, KPIPE_BROKERS: BROKERS.join(','), KPIPE_PG_URL: PG_URL}
+  const nodeOptions = [env.NODE_OPTIONS ?? '', args['node-options']!]
   if (args['cpu-prof']) {
     mkdirSync(args['cpu-prof'], {recursive: true})
-    env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${path.resolve(args['cpu-prof'])}`.trim()
+    nodeOptions.push(`--cpu-prof --cpu-prof-dir=${path.resolve(args['cpu-prof'])}`)
   }
+  if (nodeOptions.some(Boolean)) env.NODE_OPTIONS = nodeOptions.filter(Boolean).join(' ')
   const metricsPort = await freePort()
   const started = Date.now()
   const child = spawn(
@@ -358,6 +362,7 @@ async function runKpipe(expected: {rows: number; deadLetters: number}): Promise<
       `concurrency ${args.concurrency}, batch ${BATCH}${args['worker-args'] ? ` ${args['worker-args']}` : ''}; ${fmt(expected.rows)} rows + ${fmt(expected.deadLetters)} dead letters; ` +
       `wall ${wall.toFixed(1)} s with start-up and caught-up check (${fmt(Math.round(N / wall))}/s); CPU worker ${workerCpu.toFixed(1)} s, its PostgreSQL backends ${pgCpu.toFixed(1)} s` +
       sinkNote +
+      (args['node-options'] ? `; NODE_OPTIONS ${args['node-options']}` : '') +
       (args['cpu-prof'] ? '; with --cpu-prof' : ''),
   }
 }
@@ -454,9 +459,45 @@ async function cleanup(): Promise<void> {
   await admin.deleteGroups([group, readGroup]).catch(() => undefined) // a group never joined is not there
   await admin.disconnect()
   const pool = createPgPool({url: PG_URL}, {max: 1, applicationName: 'kpipe bench logs-drain cleanup'})
-  const {rowCount} = await pool.query('DELETE FROM pipeline.logs WHERE kafka_topic = $1', [topic])
-  await pool.end()
-  log(`cleanup: topics ${topic}{,.dlq} and groups deleted, ${fmt(rowCount ?? 0)} rows deleted from pipeline.logs`)
+  try {
+    const {rowCount} = await pool.query('DELETE FROM pipeline.logs WHERE kafka_topic = $1', [topic])
+    log(`cleanup: topics ${topic}{,.dlq} and groups deleted, ${fmt(rowCount ?? 0)} rows deleted from pipeline.logs`)
+    // The deleted rows stay as dead tuples (and dead index entries) until a vacuum; the next run
+    // (ours or another suite's) would write into that bloat. Only the days this run wrote; a day
+    // autovacuum is already on is left to it.
+    for (const name of await partitionsOf(pool, dayPartitionsWritten())) await pool.query(`VACUUM (SKIP_LOCKED) pipeline.${quoteIdent(name)}`)
+  } finally {
+    await pool.end()
+  }
+}
+
+/** The UTC days of this run's lines (from START_MS to the last line's Kafka time). */
+function dayPartitionsWritten(): string[] {
+  const days = new Set<string>()
+  for (let day = utcDayOf(START_MS); day <= utcDayOf(Number(kafkaTimestampOf(N - 1))); day++) days.add(partitionName(day))
+  return [...days]
+}
+
+/** Which of `names` exist as tables in pipeline. */
+async function partitionsOf(db: pg.Pool, names: string[]): Promise<string[]> {
+  const {rows} = await db.query<{name: string}>("SELECT relname AS name FROM pg_class WHERE relnamespace = 'pipeline'::regnamespace AND relname = ANY($1)", [names])
+  return rows.map((row) => row.name)
+}
+
+/** Size and dead rows of the pipeline.logs day partitions the worker writes into: a bloated table is slower to write. */
+async function pipelinePartitionState(): Promise<string> {
+  const pool = createPgPool({url: PG_URL}, {max: 1, applicationName: 'kpipe bench logs-drain'})
+  try {
+    const {rows} = await pool.query<{name: string; live: string; dead: string; size: string}>(
+      `SELECT relname AS name, n_live_tup AS live, n_dead_tup AS dead, pg_size_pretty(pg_total_relation_size(relid)) AS size
+         FROM pg_stat_user_tables WHERE schemaname = 'pipeline' AND relname = ANY($1) ORDER BY relname`,
+      [dayPartitionsWritten()],
+    )
+    if (rows.length === 0) return 'pipeline.logs had no partition for these days yet'
+    return `pipeline.logs ${rows.map((r) => `${r.name} ${r.size} (${fmt(Number(r.live))} live, ${fmt(Number(r.dead))} dead rows)`).join(', ')}`
+  } finally {
+    await pool.end()
+  }
 }
 
 /** The records as the worker's consumer sees them, then parsed: the bare peer's rows. */
@@ -490,6 +531,8 @@ async function main(): Promise<void> {
   let records: SyntheticLogRecord[] | undefined = syntheticLogRecords(N, {scope, startMs: START_MS, spacingMs: SPACING_MS, seed: 7})
   const deadLetters = records.filter((r) => r.expected.deadLetter).length
   const dialects = new Set(records.map((r) => r.dialect)).size
+  const tableState = await pipelinePartitionState()
+  log(`${tableState} at the start`)
   await createTopics()
   const results: Result[] = []
   let avgBytes: number
@@ -514,6 +557,7 @@ async function main(): Promise<void> {
     '',
     `${fmt(N)} queued log lines (${dialects} shapes from synthetic-lines.ts, ${avgBytes} bytes on average, ${fmt(deadLetters)} of them dead letters; ` +
       `${PARTITIONS} partitions, compression ${args.compression}) on ${cpus().length} CPUs; load average at the start ${loadAtStart}, at the end ${load()}.`,
+    `The worker writes the shared ${tableState} at the start; the bare peer an empty scratch copy.`,
     'Command: `eval "$(./scripts/stack env)"; npm run build; npx tsx bench/logs-drain.ts ' + process.argv.slice(2).join(' ') + '`',
     '',
     '| run | lines | seconds | lines/s | peak RSS | CPU per line: process / PostgreSQL | notes |',
