@@ -398,7 +398,11 @@ async function runBare(rows: LogRow[]): Promise<Result> {
     // Each connection takes the next batch until none is left: `connections` writes in flight.
     await Promise.all(
       clients.map(async (client) => {
-        while (next < batches.length) inserted += (await insertLogs(client, batches[next++]!, {schema})).inserted
+        while (next < batches.length) {
+          // Not `inserted += await …`: that reads `inserted` before the await and loses the other connections' counts.
+          const result = await insertLogs(client, batches[next++]!, {schema})
+          inserted += result.inserted
+        }
       }),
     )
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
