@@ -20,8 +20,13 @@ import type {WorkerSummary} from './types.js'
  */
 export const DEFAULT_METRICS_PORTS: Record<string, number> = {events: 9464, logs: 9465, analytics: 9466}
 
-/** The flags of every worker; `name` gives the defaults of --group and --topic. */
-export function workerFlags(name: string) {
+/**
+ * The flags of every worker; `name` gives the defaults of --group and --topic. A worker whose
+ * records compress well takes smaller fetches: memory is bounded by fetched bytes, and 1 MiB of
+ * zstd-compressed log lines is ~8 MiB of records decoded at once (bench/README.md, logs-drain).
+ */
+export function workerFlags(name: string, defaults: {partitionFetchMaxBytes?: number} = {}) {
+  const partitionFetch = defaults.partitionFetchMaxBytes ?? 1024 * 1024
   return {
     ...kafkaFlags,
     ...metricsFlags,
@@ -51,9 +56,9 @@ export function workerFlags(name: string) {
       defaultHelp: async () => '6MiB',
     }),
     'partition-fetch-max-bytes': sizeFlag({
-      description: 'Most bytes one fetch returns per partition',
-      default: 1024 * 1024,
-      defaultHelp: async () => '1MiB',
+      description: 'Most bytes one fetch returns per partition (compressed, as stored)',
+      default: partitionFetch,
+      defaultHelp: async () => (partitionFetch % (1024 * 1024) === 0 ? `${partitionFetch / 1024 / 1024}MiB` : `${partitionFetch / 1024}KiB`),
     }),
     'log-level': Flags.string({description: 'Log level (env KPIPE_LOG_LEVEL; default info)', options: [...LOG_LEVELS]}),
   }
