@@ -8,7 +8,7 @@
  * PostgreSQL outages are made with a TCP proxy of the test's own in front of the shared server,
  * so other suites on the same stack never see PostgreSQL go away.
  */
-import {createServer, connect, type Server, type Socket} from 'node:net'
+import {createServer} from 'node:net'
 
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
@@ -27,84 +27,12 @@ import {
   scrapeMetric,
   startServingWorker,
   startWorker,
+  tcpProxy,
   uniqueName,
   waitUntil,
+  type TcpProxy,
   type WorkerProcess,
 } from '../integration/workers/helpers.js'
-
-/** A TCP proxy that can refuse connections (closed) or stop forwarding while keeping them (frozen). */
-interface Proxy {
-  port: number
-  close(): Promise<void>
-  open(): Promise<void>
-  freeze(): void
-  dispose(): Promise<void>
-}
-
-async function tcpProxy(target: {host: string; port: number}): Promise<Proxy> {
-  const pairs = new Set<[Socket, Socket]>()
-  let server: Server | undefined
-  let port = 0
-  let frozen = false
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      const s = createServer((client) => {
-        const upstream = connect(target.port, target.host)
-        const pair: [Socket, Socket] = [client, upstream]
-        pairs.add(pair)
-        const drop = () => {
-          pairs.delete(pair)
-          client.destroy()
-          upstream.destroy()
-        }
-        for (const socket of pair) {
-          socket.on('error', drop)
-          socket.on('close', drop)
-        }
-        client.on('data', (d) => {
-          if (!frozen) upstream.write(d)
-        })
-        upstream.on('data', (d) => {
-          if (!frozen) client.write(d)
-        })
-      })
-      s.once('error', reject)
-      s.listen(port, '127.0.0.1', () => {
-        port = (s.address() as {port: number}).port
-        server = s
-        resolve()
-      })
-    })
-  const close = async () => {
-    const s = server
-    server = undefined
-    for (const [a, b] of pairs) {
-      a.destroy()
-      b.destroy()
-    }
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()))
-  }
-  await listen()
-  return {
-    get port() {
-      return port
-    },
-    close,
-    open: listen,
-    // Bytes in both directions are swallowed from now on: queries hang, nothing is refused.
-    freeze: () => {
-      frozen = true
-    },
-    dispose: close,
-  }
-}
-
-function pgUrlThrough(proxy: Proxy): string {
-  const url = new URL(PG_URL)
-  url.hostname = '127.0.0.1'
-  url.port = String(proxy.port)
-  return url.toString()
-}
 
 async function createTopicPair(topic: string, options: {dlqConfig?: Record<string, string>; partitions?: number} = {}): Promise<void> {
   const admin = kafka.admin()
@@ -145,7 +73,7 @@ const KAFKAJS_NOISE = /switched default partitioner|Limiting retries for the ide
 describe('kpipe worker events: what an operator can trust', () => {
   const workers: WorkerProcess[] = []
   const topics: string[] = []
-  const proxies: Proxy[] = []
+  const proxies: TcpProxy[] = []
   let pool: Awaited<ReturnType<typeof pgPool>>
 
   const start = (args: string[], env: Record<string, string> = {}) => {
@@ -216,28 +144,26 @@ describe('kpipe worker events: what an operator can trust', () => {
   it('/readyz answers 503 while PostgreSQL is unreachable on an idle worker, and 200 once it is back', async () => {
     const topic = topicNamed('e2e-hard-ready')
     await createTopicPair(topic)
-    const target = new URL(PG_URL)
-    const proxy = await tcpProxy({host: target.hostname || '127.0.0.1', port: Number(target.port || 5432)})
+    const proxy = await tcpProxy(PG_URL)
     proxies.push(proxy)
-    const {port} = await startServingWorker(['--topic', topic, '--group', `${topic}-g`, '--no-projections'], {KPIPE_PG_URL: pgUrlThrough(proxy)})
+    const {port} = await startServingWorker(['--topic', topic, '--group', `${topic}-g`, '--no-projections'], {KPIPE_PG_URL: proxy.url})
     await waitUntil(async () => (await readyz(port)).status === 200, 60_000, 'the worker to be ready')
 
-    await proxy.close()
+    proxy.cut()
     await waitUntil(async () => (await readyz(port)).status === 503, 30_000, '/readyz to answer 503 with PostgreSQL unreachable')
     expect((await readyz(port)).reasons.join(' ')).toMatch(/sink events is not reachable/)
 
-    await proxy.open()
+    proxy.heal()
     await waitUntil(async () => (await readyz(port)).status === 200, 30_000, '/readyz to answer 200 again')
   })
 
   it('exits within --shutdown-timeout after SIGTERM even while PostgreSQL hangs mid-write, committing nothing', async () => {
     const topic = topicNamed('e2e-hard-hang')
     await createTopicPair(topic)
-    const target = new URL(PG_URL)
-    const proxy = await tcpProxy({host: target.hostname || '127.0.0.1', port: Number(target.port || 5432)})
+    const proxy = await tcpProxy(PG_URL)
     proxies.push(proxy)
     const worker = await startServingWorker(['--topic', topic, '--group', `${topic}-g`, '--no-projections', '--shutdown-timeout', '2s'], {
-      KPIPE_PG_URL: pgUrlThrough(proxy),
+      KPIPE_PG_URL: proxy.url,
     })
     const {port} = worker
     await worker.waitForLog(/joined consumer group/)

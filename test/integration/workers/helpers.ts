@@ -467,28 +467,35 @@ export async function expectProjectionsMatch(redis: Redis, events: TestEvent[]):
 }
 
 export interface TcpProxy {
-  /** A redis:// URL that goes through the proxy. */
+  /** The port the proxy listens on (127.0.0.1). */
+  port: number
+  /** A URL of the target's scheme that goes through the proxy (redis://…, postgres://…). */
   url: string
-  /** Cuts every connection and resets new ones: clients cannot reach Redis, which keeps its data. */
+  /** Cuts every connection and resets new ones: clients cannot reach the server, which keeps its data. */
   cut(): void
   /** Lets connections through again. */
   heal(): void
+  /** Keeps connections open but forwards nothing more either way: every request hangs. */
+  freeze(): void
   /** Stops listening (test cleanup). */
   dispose(): Promise<void>
 }
 
 /**
- * A TCP proxy in front of a Redis that a test can cut and heal: the worker loses Redis while
- * Redis keeps its data (a network partition, not a Redis restart). It listens on a port the
- * kernel picks and keeps it while cut (it resets connections instead of closing the listener),
- * so no other process can take the port between a cut and a heal.
+ * A TCP proxy in front of a server that a test can cut, heal or freeze: the worker loses the
+ * server while it keeps its data (a network partition, not a restart), and other suites on the
+ * same server see nothing. It listens on a port the kernel picks and keeps it while cut (it
+ * resets connections instead of closing the listener), so no other process can take the port
+ * between a cut and a heal.
  */
-export async function redisProxy(redisUrl: string = REDIS_URL): Promise<TcpProxy> {
-  const target = new URL(redisUrl)
-  const targetPort = Number(target.port || 6379)
+export async function tcpProxy(targetUrl: string): Promise<TcpProxy> {
+  const target = new URL(targetUrl)
+  const defaultPort = {'redis:': 6379, 'postgres:': 5432, 'postgresql:': 5432, 'http:': 80}[target.protocol] ?? 0
+  const targetPort = Number(target.port || defaultPort)
   const targetHost = target.hostname || '127.0.0.1'
   const sockets = new Set<Socket>()
   let open = true
+  let frozen = false
   const server: Server = createServer((client) => {
     if (!open) {
       client.resetAndDestroy()
@@ -503,8 +510,12 @@ export async function redisProxy(redisUrl: string = REDIS_URL): Promise<TcpProxy
         upstream.destroy()
       })
     }
-    client.pipe(upstream)
-    upstream.pipe(client)
+    client.on('data', (chunk: Buffer) => {
+      if (!frozen) upstream.write(chunk)
+    })
+    upstream.on('data', (chunk: Buffer) => {
+      if (!frozen) client.write(chunk)
+    })
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -515,18 +526,30 @@ export async function redisProxy(redisUrl: string = REDIS_URL): Promise<TcpProxy
     open = false
     for (const socket of sockets) socket.destroy()
   }
-  const auth = target.username || target.password ? `${target.username}:${target.password}@` : ''
+  const through = new URL(targetUrl)
+  through.hostname = '127.0.0.1'
+  through.port = String(port)
   return {
-    url: `redis://${auth}127.0.0.1:${port}${target.pathname}`,
+    port,
+    url: through.toString(),
     cut,
     heal: () => {
       open = true
+      frozen = false
+    },
+    freeze: () => {
+      frozen = true
     },
     dispose: async () => {
       cut()
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
   }
+}
+
+/** A proxy in front of a Redis (the stack's by default); see tcpProxy. */
+export async function redisProxy(redisUrl: string = REDIS_URL): Promise<TcpProxy> {
+  return tcpProxy(redisUrl)
 }
 
 /** Sum of a consumer group's committed offsets on a topic (-1, never committed, counts as 0). */
