@@ -149,7 +149,8 @@ function kafkaRefusal(type: string, message: string, cause: unknown): KpipeError
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE'])
+// ENOENT: a Unix socket that is not there (PostgreSQL's ?host=/run/postgresql with no server).
+const NETWORK_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE'])
 const PG_AUTH = new Set(['28P01', '28000'])
 /** SQLSTATEs of a server that is going away or not taking connections. */
 const PG_UNAVAILABLE = /^(08...|57P0[1-4]|53300)$/

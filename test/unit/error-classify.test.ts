@@ -108,6 +108,8 @@ describe('classifyError: a socket error names the service at its address, never 
   it('a PostgreSQL client error is PostgreSQL\'s, whatever the socket', () => {
     expect(postgresDependencyError(socketError('ECONNREFUSED', '10.0.0.9', 6432), {fromPostgres: true})?.message).toMatch(/^PostgreSQL is unreachable/)
     expect(postgresDependencyError(socketError('ECONNREFUSED', '10.0.0.9', 6432))).toBeUndefined()
+    const noSocket = Object.assign(new Error('connect ENOENT /missing/.s.PGSQL.5432'), {code: 'ENOENT', syscall: 'connect', address: '/missing/.s.PGSQL.5432'})
+    expect(postgresDependencyError(noSocket, {fromPostgres: true})).toMatchObject({exitCode: 3})
   })
 })
 
