@@ -12,9 +12,9 @@
  *
  * Peak RSS is VmHWM from /proc/<pid>/status, sampled until the process exits.
  */
-import {spawn, type ChildProcess} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
-import {cpus, loadavg, tmpdir} from 'node:os'
+import {cpus, tmpdir} from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
 
@@ -24,6 +24,7 @@ import {Kafka, logLevel, type Message} from 'kafkajs'
 import {upsertEvents, type EventRow} from '../src/lib/postgres/events-store.js'
 import {migrate} from '../src/lib/postgres/migrations.js'
 import {createPgPool} from '../src/lib/postgres/pool.js'
+import {exited, fmt, load, log, produceFast, trackProcess} from './lib/harness.js'
 
 const REPO = path.resolve(import.meta.dirname, '..')
 const {values: args} = parseArgs({
@@ -104,10 +105,6 @@ const CONNECT_SCHEMA = {
   ],
 }
 
-function log(message: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`)
-}
-
 async function createTopics(): Promise<void> {
   const admin = kafka.admin()
   await admin.connect()
@@ -122,54 +119,8 @@ async function createTopics(): Promise<void> {
   await admin.disconnect()
 }
 
-async function produceAll(topic: string, toMessage: (i: number) => Message): Promise<number> {
-  const producer = kafka.producer({allowAutoTopicCreation: false})
-  await producer.connect()
-  const chunk = 5000
-  let bytes = 0
-  const started = Date.now()
-  const inFlight: Promise<unknown>[] = []
-  for (let start = 0; start < N; start += chunk) {
-    const messages: Message[] = []
-    for (let i = start; i < Math.min(N, start + chunk); i++) {
-      const m = toMessage(i)
-      bytes += (m.value as string).length
-      messages.push(m)
-    }
-    inFlight.push(producer.send({topic, acks: 1, messages}))
-    if (inFlight.length >= 4) await inFlight.shift()
-  }
-  await Promise.all(inFlight)
-  await producer.disconnect()
-  log(`produced ${N.toLocaleString('en-US')} records to ${topic} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  return Math.round(bytes / N)
-}
-
-/** Samples VmHWM (peak RSS) of a process until it exits; resolves with the last value in MiB. */
-function trackPeakRss(pid: number): {stop(): number} {
-  let peakKb = 0
-  const sample = () => {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
-      if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]))
-    } catch {
-      // exited
-    }
-  }
-  const timer = setInterval(sample, 200)
-  sample()
-  return {
-    stop: () => {
-      sample()
-      clearInterval(timer)
-      return Math.round(peakKb / 1024)
-    },
-  }
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => child.on('exit', (code) => resolve(code)))
+function produceAll(topic: string, toMessage: (i: number) => Message): Promise<number> {
+  return produceFast(kafka, topic, N, toMessage)
 }
 
 interface Result {
@@ -190,14 +141,14 @@ async function runKpipe(): Promise<Result> {
       '--json', '--metrics-port', '0', '--log-level', 'warn', '--concurrency', args.concurrency!, '--batch-size', args['batch-size']!, ...args['worker-args']!.split(' ').filter(Boolean)],
     {cwd: REPO, env: {...process.env, KPIPE_BROKERS: BROKERS.join(','), KPIPE_PG_URL: PG_URL, KPIPE_REDIS_URL: REDIS_URL}, stdio: ['ignore', 'pipe', 'pipe']},
   )
-  const rss = trackPeakRss(child.pid!)
+  const rss = trackProcess(child.pid!)
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
   const code = await exited(child)
   const wall = (Date.now() - started) / 1000
-  const peak = rss.stop()
+  const peak = rss.stop().peakRssMiB
   if (code !== 0) throw new Error(`kpipe worker events exited ${code}: ${stderr.slice(-3000)}`)
   const summary = JSON.parse(stdout) as {consumed: number; inserted: number; durationMs: number; deadLettered: number; projectionsStale: boolean}
   if (summary.inserted !== N || summary.deadLettered !== 0) throw new Error(`kpipe inserted ${summary.inserted} of ${N}: ${stdout}`)
@@ -336,7 +287,7 @@ async function runConnect(): Promise<Result> {
   })
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)))
-  const rss = trackPeakRss(child.pid!) // `stack tool` execs java: same pid
+  const rss = trackProcess(child.pid!) // `stack tool` execs java: same pid
   let firstRowAt: number | undefined
   let rows = 0
   try {
@@ -357,7 +308,7 @@ async function runConnect(): Promise<Result> {
     await pool.end()
   }
   const done = Date.now()
-  const peak = rss.stop()
+  const peak = rss.stop().peakRssMiB
   // JVM start-up and the connector's own start are excluded: first row to last row.
   const seconds = (done - (firstRowAt ?? started)) / 1000
   return {
@@ -390,15 +341,12 @@ async function cleanup(): Promise<void> {
   redis.disconnect()
 }
 
-function fmt(n: number): string {
-  return n.toLocaleString('en-US')
-}
 
 let avgBytesSeen = 0
 
 async function main(): Promise<void> {
   if (!existsSync(path.join(REPO, 'dist/commands/worker/events.js'))) throw new Error('run `npm run build` first')
-  log(`${fmt(N)} events; machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+  log(`${fmt(N)} events; machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load ${load()}`)
   await createTopics()
   const results: Result[] = []
   try {
@@ -427,7 +375,7 @@ async function main(): Promise<void> {
   const lines = [
     `# events drain benchmark — ${new Date().toISOString()}`,
     '',
-    `${fmt(N)} queued events (JSON envelopes of ${avgBytesSeen} bytes on average, 6 partitions) on ${cpus().length} CPUs; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}.`,
+    `${fmt(N)} queued events (JSON envelopes of ${avgBytesSeen} bytes on average, 6 partitions) on ${cpus().length} CPUs; load average at the end ${load()}.`,
     'Command: `eval "$(./scripts/stack env)"; npm run build; npx tsx bench/events-drain.ts ' + process.argv.slice(2).join(' ') + '`',
     '',
     '| run | events | seconds | events/s | peak RSS | notes |',

@@ -23,14 +23,14 @@
  * drops day partitions of the shared pipeline.logs older than its retention, so old dates would
  * both lose our rows and drop other suites' days; the worker here runs with --retention 9000d.
  */
-import {execFile, spawn, type ChildProcess} from 'node:child_process'
+import {execFile, spawn} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
-import {cpus, loadavg} from 'node:os'
+import {cpus} from 'node:os'
 import path from 'node:path'
 import {promisify, parseArgs} from 'node:util'
 
-import {CompressionTypes, Kafka, logLevel, type Message} from 'kafkajs'
+import {CompressionTypes, Kafka, logLevel} from 'kafkajs'
 import type pg from 'pg'
 
 import {parseLogRecord} from '../src/lib/logs/log-parse.js'
@@ -41,6 +41,7 @@ import {migrate, quoteIdent} from '../src/lib/postgres/migrations.js'
 import {createPgPool} from '../src/lib/postgres/pool.js'
 import {registerCompressionCodecs} from '../src/lib/workers/codecs.js'
 import type {SourceRecord} from '../src/lib/workers/types.js'
+import {cpuSeconds, exited, fmt, load, log, produceFast, trackProcess} from './lib/harness.js'
 
 const REPO = path.resolve(import.meta.dirname, '..')
 const {values: args} = parseArgs({
@@ -84,21 +85,6 @@ const START_MS = Date.now() - GENERATED * SPACING_MS - 60_000
 const KAFKA_DELAY_MS = 250 // the Kafka timestamp: the line reached Kafka a quarter second after it was written
 
 const kafka = new Kafka({clientId: 'kpipe-bench', brokers: BROKERS, logLevel: logLevel.NOTHING})
-const CLOCK_TICKS = 100 // USER_HZ of /proc/<pid>/stat on Linux
-
-function log(message: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`)
-}
-
-function fmt(n: number): string {
-  return n.toLocaleString('en-US')
-}
-
-function load(): string {
-  return loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' ')
-}
 
 // Explicit partitions, in order: on a fresh topic record i is at offset floor(i / P) of partition
 // i % P, so the bare peer's rows carry the same coordinates as the worker's.
@@ -119,65 +105,18 @@ async function createTopics(): Promise<void> {
   await admin.disconnect()
 }
 
-/** Produces the records fast (big batches, 4 in flight); the producing is not what is measured. */
-async function produceAll(records: readonly SyntheticLogRecord[]): Promise<number> {
-  const producer = kafka.producer({allowAutoTopicCreation: false})
-  await producer.connect()
-  const chunk = 5000
-  let bytes = 0
-  const started = Date.now()
-  const inFlight: Promise<unknown>[] = []
-  for (let start = 0; start < N; start += chunk) {
-    const messages: Message[] = []
-    for (let i = start; i < Math.min(N, start + chunk); i++) {
+/** Produces the records fast, each to the partition its coordinates say. */
+function produceAll(records: readonly SyntheticLogRecord[]): Promise<number> {
+  return produceFast(
+    kafka,
+    topic,
+    N,
+    (i) => {
       const r = records[i]!
-      bytes += r.value?.length ?? 0
-      messages.push({key: r.key, value: r.value, headers: r.headers, partition: partitionOf(i), timestamp: kafkaTimestampOf(i)})
-    }
-    inFlight.push(producer.send({topic, acks: 1, compression: COMPRESSION, messages}))
-    if (inFlight.length >= 4) await inFlight.shift()
-  }
-  await Promise.all(inFlight)
-  await producer.disconnect()
-  log(`produced ${fmt(N)} records to ${topic} (${args.compression}) in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  return Math.round(bytes / N)
-}
-
-/** utime + stime of a process in seconds, or undefined once it is gone. */
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Fields after the command name (which may contain spaces) in parentheses; utime and stime are 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
-  } catch {
-    return undefined
-  }
-}
-
-/** Samples VmHWM (peak RSS) and CPU time of a process until it exits. */
-function trackProcess(pid: number): {stop(): {peakRssMiB: number; cpuSeconds: number}} {
-  let peakKb = 0
-  let cpu = 0
-  const sample = () => {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
-      if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]))
-    } catch {
-      // exited
-    }
-    cpu = cpuSeconds(pid) ?? cpu
-  }
-  const timer = setInterval(sample, 200)
-  sample()
-  return {
-    stop: () => {
-      sample()
-      clearInterval(timer)
-      return {peakRssMiB: Math.round(peakKb / 1024), cpuSeconds: cpu}
+      return {key: r.key, value: r.value, headers: r.headers, partition: partitionOf(i), timestamp: kafkaTimestampOf(i)}
     },
-  }
+    {compression: COMPRESSION, label: args.compression},
+  )
 }
 
 /**
@@ -270,10 +209,6 @@ function scrapeSinkFigures(port: number): {stop(): SinkFigures | undefined} {
       return last
     },
   }
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => child.on('exit', (code) => resolve(code)))
 }
 
 interface Result {
