@@ -12,6 +12,7 @@
  * deleted after; each test its own topic and table.
  */
 import {spawn, type ChildProcess} from 'node:child_process'
+import {createServer} from 'node:http'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -127,6 +128,41 @@ function messagesOf(events: EventEnvelope[]) {
 async function readyz(port: number): Promise<{status: number; reasons: string[]}> {
   const response = await fetch(`http://127.0.0.1:${port}/readyz`)
   return {status: response.status, reasons: ((await response.json()) as {reasons: string[]}).reasons}
+}
+
+/**
+ * An HTTP proxy in front of the emulator that can answer every insertAll with HTTP 500 (reason
+ * internalError, as BigQuery does in a passing failure) while passing every other call through.
+ */
+async function failingInsertAllProxy(endpoint: string): Promise<{url: string; failInserts: boolean; refused: number; close(): Promise<void>}> {
+  const state = {failInserts: false, refused: 0}
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      void (async () => {
+        if (state.failInserts && request.method === 'POST' && /\/insertAll/.test(request.url ?? '')) {
+          state.refused++
+          response.writeHead(500, {'content-type': 'application/json'})
+          response.end(JSON.stringify({error: {code: 500, message: 'An internal error occurred and the request could not be completed.', errors: [{reason: 'internalError', message: 'An internal error occurred and the request could not be completed.'}]}}))
+          return
+        }
+        const headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => !['host', 'content-length', 'connection', 'accept-encoding'].includes(name)).map(([k, v]) => [k, String(v)]))
+        const upstream = await fetch(new URL(request.url ?? '/', endpoint), {method: request.method, headers, body: chunks.length > 0 ? Buffer.concat(chunks) : undefined})
+        response.writeHead(upstream.status, {'content-type': upstream.headers.get('content-type') ?? 'application/json'})
+        response.end(Buffer.from(await upstream.arrayBuffer()))
+      })().catch(() => response.destroy())
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const {port} = server.address() as {port: number}
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    }),
+  })
 }
 
 const topics: string[] = []
@@ -271,6 +307,35 @@ describe('kpipe worker analytics: crashes, outages and refusals', () => {
 
       worker.child.kill('SIGTERM')
       expect((await worker.exited).code, worker.stderr().slice(-2000)).toBe(0)
+    } finally {
+      await proxy.close()
+    }
+  }, 300_000)
+
+  it('insertAll failing with HTTP 500 for every request (an outage, while tables.get still answers) dead-letters nothing and lands everything once it passes', async () => {
+    const topic = await newTopic('e2e-analytics-500', 1)
+    const table = 'failing'
+    const group = `${topic}-g`
+    const proxy = await failingInsertAllProxy(ENDPOINT)
+    try {
+      const port = await freePort()
+      const worker = startWorker(['--topic', topic, '--group', group, '--table', table, '--metrics-port', String(port)], {KPIPE_BQ_ENDPOINT: proxy.url})
+      await waitUntil(async () => /joined consumer group/.test(worker.stderr()), 60_000, 'the worker to join its group')
+      proxy.failInserts = true
+      await produce(topic, messagesOf(makeEvents(2000, topic)))
+      await waitUntil(async () => ((await scrapeMetric(port, 'kpipe_worker_sink_failures_total')) ?? 0) >= 3, 60_000, 'three failed writes')
+      await sleep(8000) // several more retries, each answered 500, the control insert too
+      expect(proxy.refused).toBeGreaterThan(3)
+      expect(await scrapeMetric(port, 'kpipe_worker_records_dead_lettered_total')).toBeUndefined()
+      expect(await committedTotal(group, topic)).toBe(0)
+
+      proxy.failInserts = false
+      await waitUntil(async () => (await committedTotal(group, topic)) === 2000, 90_000, 'the worker to write everything once insertAll answers')
+      expect((await counts(table, topic)).view).toBe(2000)
+      worker.child.kill('SIGTERM')
+      expect((await worker.exited).code, worker.stderr().slice(-2000)).toBe(0)
+      expect(worker.stderr()).not.toMatch(/sink rejected a record/)
+      expect((await readTopic(`${topic}.dlq`)).length).toBe(0)
     } finally {
       await proxy.close()
     }
