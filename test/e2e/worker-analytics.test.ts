@@ -13,6 +13,7 @@
  */
 import {spawn, type ChildProcess} from 'node:child_process'
 import {createServer} from 'node:http'
+import {createServer as createNetServer} from 'node:net'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -371,7 +372,7 @@ describe('kpipe worker analytics: crashes, outages and refusals', () => {
     expect(refused!.n).toBe(0)
   }, 300_000)
 
-  it('exits 3 naming BigQuery when its endpoint is unreachable, and 2 on a dataset name BigQuery cannot have', async () => {
+  it('exits 3 naming BigQuery when its endpoint is unreachable or never answers, and 2 on a dataset name BigQuery cannot have', async () => {
     const topic = await newTopic('e2e-analytics-start', 1)
     const unreachable = await drain(topic, 'events', {env: {KPIPE_BQ_ENDPOINT: 'http://127.0.0.1:1'}})
     expect(unreachable.code, unreachable.stderr.slice(-2000)).toBe(3)
@@ -379,12 +380,20 @@ describe('kpipe worker analytics: crashes, outages and refusals', () => {
     expect(unreachable.stderr).toMatch(/^Error: BigQuery is unreachable at http:\/\/127\.0\.0\.1:1 \(connect ECONNREFUSED/m)
     expect(unreachable.stderr).toMatch(/^Hint: Check --bq-endpoint/m)
 
+    // A BigQuery that takes the connection and never answers: the start-up gives up, exit 3.
+    const hung = createNetServer(() => undefined)
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve))
+    const hungAt = `http://127.0.0.1:${(hung.address() as {port: number}).port}`
+    const silent = await drain(topic, 'events', {env: {KPIPE_BQ_ENDPOINT: hungAt}}).finally(() => hung.close())
+    expect(silent.code, silent.stderr.slice(-2000)).toBe(3)
+    expect(silent.stderr).toMatch(new RegExp(`^Error: BigQuery is unreachable at ${hungAt.replaceAll('.', '\\.')} \\(BigQuery did not answer at start-up within 15 s\\)`, 'm'))
+
     const badName = await drain(topic, 'events', {env: {KPIPE_BQ_DATASET: 'no-dashes-here'}})
     expect(badName.code, badName.stderr.slice(-2000)).toBe(2)
     expect(badName.stderr).toMatch(/^Error: environment variable KPIPE_BQ_DATASET: "no-dashes-here" is not a BigQuery dataset name/m)
     const badFlag = await drain(topic, 'events', {extra: ['--dataset', 'a`b']})
     expect(badFlag.code).toBe(2)
     expect(badFlag.stderr).toMatch(/^Error: flag --bq-dataset: "a`b" is not a BigQuery dataset name/m)
-    for (const result of [unreachable, badName, badFlag]) expect(result.stderr).not.toMatch(/bug in kpipe|MetadataLookupWarning/)
+    for (const result of [unreachable, silent, badName, badFlag]) expect(result.stderr).not.toMatch(/bug in kpipe|MetadataLookupWarning/)
   }, 120_000)
 })

@@ -9,7 +9,11 @@ import type {KpipeConfig} from '../config.js'
 import {checkDataset, checkProject} from './names.js'
 
 export interface BigQueryClientOptions {
-  /** Per-request timeout: a hung server fails the request, which is then retried. */
+  /**
+   * The client's per-request timeout. On Node it has no effect today (the client hands it to
+   * node-fetch 3, which dropped the option: googleapis/google-cloud-node#7998); callers that must
+   * not hang bound their calls themselves (the analytics sink does).
+   */
   timeoutMs?: number
   /**
    * The client's own retries. The worker turns them off: the engine retries with backoff while

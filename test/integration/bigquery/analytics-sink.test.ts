@@ -5,6 +5,8 @@
  * request with HTTP 500) isolated while the rest lands, and the view one row per Kafka record
  * however many copies the raw table holds. One dataset of its own, deleted after.
  */
+import {createServer} from 'node:net'
+
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {ANALYTICS_SCHEMA, ensureAnalyticsTables, type AnalyticsTarget} from '../../../src/lib/bigquery/analytics-table.js'
@@ -111,5 +113,23 @@ describe('analytics tables and sink against the emulator', () => {
     )
     // Every row the view keeps is of the third delivery.
     expect(view[0]).toEqual({n: 30, coordinates: 30, oldest: Date.parse('2026-02-01T00:00:03Z')})
+  })
+
+  it('bounds every call to a BigQuery that accepts connections and never answers: a timeout, retried by the engine', async () => {
+    const hung = createServer(() => undefined)
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve))
+    try {
+      const {port} = hung.address() as {port: number}
+      const endpoint = `http://127.0.0.1:${port}`
+      const client = createBigQuery({project: PROJECT, dataset: DATASET, endpoint}, {autoRetry: false})
+      const api = bigQueryInsertApi(client, {...target('events'), endpoint}, {timeoutMs: 500})
+      const sink = new AnalyticsSink({api, limits: {maxRows: 500, maxBytes: 9_000_000}})
+      const error = await sink.write([record(1)], context).catch((e: unknown) => e)
+      expect(error).toMatchObject({code: 'ETIMEDOUT', message: 'BigQuery did not answer insertAll within 0.5 s'})
+      expect(sink.isRetriable(error)).toBe(true)
+      await expect(api.probe()).rejects.toMatchObject({code: 'ETIMEDOUT'})
+    } finally {
+      hung.close()
+    }
   })
 })
