@@ -8,6 +8,7 @@ import path from 'node:path'
 import {parse as parseYaml, YAMLParseError} from 'yaml'
 import {z} from 'zod'
 
+import {checkDataset} from './bigquery/names.js'
 import {parseDuration, parseSize} from './durations.js'
 import {ConfigError} from './errors.js'
 
@@ -422,6 +423,8 @@ function parseLeaf(leaf: Leaf, raw: string, origin: string): unknown {
       if (!/^\d+$/.test(raw) || port > 65535) throw new ConfigError(`${origin}: "${raw}" is not a port number (0-65535).`)
       return port
     }
+    case 'bigquery.dataset':
+      return checkDataset(raw, origin)
     case 'bigquery.endpoint':
     case 'postgres.url':
     case 'redis.url': {

@@ -1,6 +1,7 @@
 /**
  * Turns whatever a command threw into a KpipeError: the one place where errors of oclif,
- * kafkajs, node-postgres, ioredis and Node's own sockets are recognised and given an exit code.
+ * kafkajs, node-postgres, ioredis, @google-cloud/bigquery and Node's own sockets are recognised
+ * and given an exit code.
  *
  * A bare socket error ("connect ECONNREFUSED 127.0.0.1:6379") does not say whose socket it was:
  * it is matched by address against the endpoints of the resolved configuration, never guessed
@@ -53,6 +54,7 @@ export function classifyError(error: unknown, context: {endpoints?: Endpoints} =
     kafkaError(error) ??
     postgresError(error) ??
     redisError(error) ??
+    bigqueryError(error, context.endpoints?.bigquery) ??
     listenError(error) ??
     socketError(error, context.endpoints ?? {}) ??
     new InternalError(`Unexpected error: ${message}`, {cause: error})
@@ -227,6 +229,80 @@ function redisError(error: unknown): KpipeError | undefined {
     }
   }
   return undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// BigQuery (@google-cloud/bigquery: googleapis' ApiError, node-fetch's FetchError, google-auth)
+
+interface GoogleApiErrorLike extends ErrorLike {
+  errors?: {reason?: string; message?: string}[]
+  response?: unknown
+}
+
+const GOOGLE_URL = /\b(https?:\/\/[^\s/]+)(?:\/[^\s]*)?\/bigquery\/v2\//
+
+/**
+ * Errors of the BigQuery client that mean "BigQuery cannot be reached, refused us, or the
+ * configuration names something it does not have". `endpoint` names where it was asked (the
+ * configured emulator; unset means Google's).
+ */
+export function bigqueryDependencyError(error: unknown, endpoint?: string): KpipeError | undefined {
+  return bigqueryError(error, endpoint)
+}
+
+function bigqueryError(error: unknown, endpoint?: string): KpipeError | undefined {
+  const where = (url?: string) => url ?? endpoint ?? 'https://bigquery.googleapis.com'
+  for (const err of causeChain(error) as GoogleApiErrorLike[]) {
+    const message = err.message ?? ''
+    if (/Could not load the default credentials|Could not refresh access token|invalid_grant|unauthorized_client/i.test(message)) {
+      return new DependencyError('bigquery', `BigQuery needs credentials kpipe could not find or use (${firstLine(message)}).`, {
+        hint: 'Set GOOGLE_APPLICATION_CREDENTIALS to a service account key file (or run `gcloud auth application-default login`); for the local emulator set --bq-endpoint / KPIPE_BQ_ENDPOINT.',
+        cause: error,
+      })
+    }
+    const url = GOOGLE_URL.exec(message)?.[1]
+    // node-fetch's FetchError quotes the URL it failed to reach: that says it was BigQuery.
+    if (url && (err.name === 'FetchError' || NETWORK_CODES.has(err.code ?? '')) ) {
+      const reason = /reason: (.*)$/.exec(message)?.[1] ?? (err.type === 'request-timeout' ? 'no answer before the timeout' : (err.code ?? message))
+      return new DependencyError('bigquery', `BigQuery is unreachable at ${url} (${reason}).`, {
+        hint: 'Check --bq-endpoint / KPIPE_BQ_ENDPOINT (unset means Google\'s), or start the local stack with ./scripts/stack up.',
+        cause: error,
+      })
+    }
+    const status = typeof err.code === 'number' ? err.code : undefined
+    if (status === undefined || !Array.isArray(err.errors) || !('response' in err)) continue
+    const reasons = err.errors.map((e) => e?.reason ?? '')
+    const detail = firstLine(message).replace(/\.$/, '')
+    if (reasons.some((r) => /quotaExceeded|rateLimitExceeded/.test(r))) {
+      return new DependencyError('bigquery', `BigQuery refused the request over a quota or rate limit (${detail}).`, {hint: 'Wait and retry, or raise the quota in the Google Cloud console.', cause: error})
+    }
+    if (status === 401 || status === 403) {
+      return new DependencyError('bigquery', `BigQuery refused kpipe's credentials or permissions at ${where()} (HTTP ${status}: ${detail}).`, {
+        hint: "Grant kpipe's service account BigQuery Data Editor on the dataset (and BigQuery User on the project to create it), or check GOOGLE_APPLICATION_CREDENTIALS.",
+        cause: error,
+      })
+    }
+    if (status === 404 && /project/i.test(message)) {
+      return new ConfigError(`BigQuery has no such project (${detail}).`, {hint: 'Check --bq-project / KPIPE_BQ_PROJECT (bigquery.project in kpipe.yaml).', cause: error})
+    }
+    if (status === 404) {
+      return new ConfigError(`BigQuery has no such dataset or table (${detail}).`, {hint: 'Check --bq-dataset / KPIPE_BQ_DATASET and --table.', cause: error})
+    }
+    if (status === 400 && /dataset|table|project/i.test(message)) {
+      return new ConfigError(`BigQuery refused a name from the configuration (${detail}).`, {
+        hint: 'Check --bq-project, --bq-dataset / --dataset and --table (KPIPE_BQ_PROJECT, KPIPE_BQ_DATASET).',
+        cause: error,
+      })
+    }
+    if (status >= 500) {
+      return new DependencyError('bigquery', `BigQuery is unavailable at ${where()} (HTTP ${status}: ${detail}).`, {hint: 'Retry later; check the endpoint with --bq-endpoint / KPIPE_BQ_ENDPOINT.', cause: error})
+    }
+  }
+  return undefined
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!.trim()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -120,6 +120,8 @@ describe('resolveConfig: validation names the key and the file', () => {
     [{KPIPE_PG_URL: 'not a url'}, /KPIPE_PG_URL: "not a url" is not a URL/],
     [{KPIPE_KAFKA_SASL_MECHANISM: 'kerberos'}, /not a SASL mechanism/],
     [{KPIPE_KAFKA_USERNAME: 'u'}, /SASL is half configured: kafka\.sasl\.mechanism is missing/],
+    [{KPIPE_BQ_DATASET: 'bad-name'}, /^environment variable KPIPE_BQ_DATASET: "bad-name" is not a BigQuery dataset name/],
+    [{KPIPE_BQ_DATASET: 'a`; DROP'}, /KPIPE_BQ_DATASET: "a`; DROP" is not a BigQuery dataset name/],
   ])('environment %j', (env, message) => {
     const error = configErrorOf(() => resolveConfig({env, flags: {}}))
     expect(error.message).toMatch(message)
@@ -128,6 +130,8 @@ describe('resolveConfig: validation names the key and the file', () => {
   it('names the flag when a flag value is bad', () => {
     const error = configErrorOf(() => resolveConfig({env: {}, flags: {'kafka.brokers': {flag: 'brokers', value: 'x'}}}))
     expect(error.message).toMatch(/^flag --brokers:/)
+    const dataset = configErrorOf(() => resolveConfig({env: {}, flags: {'bigquery.dataset': {flag: 'bq-dataset', value: 'my.dataset'}}}))
+    expect(dataset.message).toMatch(/^flag --bq-dataset: "my\.dataset" is not a BigQuery dataset name/)
   })
 
   it('says when --config points nowhere', () => {

@@ -1,7 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
-import {classifyError, postgresDependencyError, type Endpoints} from '../../src/lib/error-classify.js'
+import {bigqueryDependencyError, classifyError, postgresDependencyError, type Endpoints} from '../../src/lib/error-classify.js'
 import {CheckFailedError, DependencyError, InternalError, UsageError} from '../../src/lib/errors.js'
+import {apiError, fetchError} from '../helpers/google-errors.js'
 
 function kafkaError(name: string, message: string, cause?: unknown) {
   return Object.assign(new Error(message), {name, cause})
@@ -164,5 +165,28 @@ describe('classifyError: operator mistakes are not bugs', () => {
   it('looks through aggregate errors (one failure per address)', () => {
     const aggregate = Object.assign(new AggregateError([socketError('ECONNREFUSED', '::1', 6379), socketError('ECONNREFUSED', '127.0.0.1', 6379)], ''), {code: 'ECONNREFUSED'})
     expect(classifyError(aggregate, {endpoints: STACK}).message).toMatch(/^Redis is unreachable/)
+  })
+
+  it('names BigQuery as unreachable (exit 3) when its endpoint refuses, whatever the port', () => {
+    const refused = fetchError('ECONNREFUSED', 'http://127.0.0.1:1/bigquery/v2/projects/local/datasets/analytics?prettyPrint=false')
+    const result = classifyError(refused, {endpoints: STACK})
+    expect(result).toBeInstanceOf(DependencyError)
+    expect(result.exitCode).toBe(3)
+    expect(result.message).toBe('BigQuery is unreachable at http://127.0.0.1:1 (connect ECONNREFUSED 127.0.0.1:9050).')
+    expect(result.hint).toMatch(/--bq-endpoint/)
+    const timeout = Object.assign(new Error('network timeout at: https://bigquery.googleapis.com/bigquery/v2/projects/p/datasets/d'), {name: 'FetchError', type: 'request-timeout'})
+    expect(classifyError(timeout).message).toBe('BigQuery is unreachable at https://bigquery.googleapis.com (no answer before the timeout).')
+  })
+
+  it('BigQuery credentials and permissions are exit 3; a missing project or a refused name is exit 2', () => {
+    const noCredentials = new Error('Could not load the default credentials. Browse to https://cloud.google.com/docs/authentication/getting-started for more information.')
+    expect(classifyError(noCredentials)).toMatchObject({exitCode: 3, message: expect.stringMatching(/^BigQuery needs credentials/)})
+    expect(classifyError(apiError(403, 'accessDenied', 'Access Denied: Dataset p:d: Permission bigquery.datasets.get denied'))).toMatchObject({
+      exitCode: 3,
+      message: expect.stringMatching(/^BigQuery refused kpipe's credentials or permissions at https:\/\/bigquery\.googleapis\.com \(HTTP 403/),
+    })
+    expect(classifyError(apiError(404, 'notFound', 'project other is not found'))).toMatchObject({exitCode: 2, message: 'BigQuery has no such project (project other is not found).'})
+    expect(classifyError(apiError(400, 'invalid', 'Invalid dataset ID "bad-name".'))).toMatchObject({exitCode: 2, message: expect.stringMatching(/^BigQuery refused a name from the configuration/)})
+    expect(bigqueryDependencyError(new Error('unrelated'))).toBeUndefined()
   })
 })

@@ -1,7 +1,7 @@
 /**
- * What the PostgreSQL sinks (events, logs) share: telling a refusal of the data from a failure
- * of the connection, and isolating the refused rows of a batch by bisection so that one bad row
- * never blocks a partition.
+ * What the sinks share: telling a refusal of the data from a failure of the connection, and
+ * isolating the refused rows of a batch by bisection so that one bad row never blocks a
+ * partition. PostgreSQL's test is the SQLSTATE (events, logs); BigQuery brings its own (analytics).
  */
 import type {DecodedRecord, RejectedRecord} from './types.js'
 
@@ -42,26 +42,89 @@ export function describePgError(error: unknown): string {
 }
 
 /**
- * Writes the batch in one statement; if PostgreSQL refuses it for its data, splits it in halves
+ * How a store tells a refusal of the data from a failure of the store, for writeIsolating.
+ * PostgreSQL's answer is in the SQLSTATE; BigQuery's sometimes needs a question to the server
+ * (the emulator answers a wrongly typed row with HTTP 500, as an outage would).
+ */
+export interface DataRefusal<T = unknown> {
+  /**
+   * `data`: the rows are refused (split the batch; a lone row is rejected); `suspect`: maybe the
+   * rows (split; a lone row that fails again is rejected only if `confirmRefusal` agrees);
+   * `store`: not the rows' fault (rethrown: the engine retries the whole write with backoff).
+   */
+  blame(error: unknown, records: number): Promise<Blame> | Blame
+  /**
+   * Asked, once the rest of the batch was written, for each lone row that failed twice with a
+   * `suspect` error: true rejects it; false rethrows (the store itself is failing).
+   */
+  confirmRefusal?(error: unknown, record: DecodedRecord<T>): Promise<boolean>
+  /** The dead-letter message of a row refused on its own. */
+  describe(error: unknown): string
+}
+
+export type Blame = 'data' | 'suspect' | 'store'
+
+/** PostgreSQL's refusals: the SQLSTATE classes of isDataError. */
+export function postgresRefusal(what: string): DataRefusal {
+  return {
+    blame: (error) => (isDataError(error) ? 'data' : 'store'),
+    describe: (error) => `PostgreSQL refused the ${what}: ${describePgError(error)}`,
+  }
+}
+
+/**
+ * Writes the batch in one statement; if the store refuses it for its data, splits it in halves
  * until the refused rows are alone, and rejects those (error class `sink`). Returns the rows
- * written for the first time. Connection failures are thrown for the engine to retry.
+ * written for the first time. Failures of the store are thrown for the engine to retry.
+ * `refusal` is PostgreSQL's (given the noun for the messages) unless another store's is given.
  */
 export async function writeIsolating<T>(
   records: DecodedRecord<T>[],
   write: (records: DecodedRecord<T>[]) => Promise<number>,
   rejected: RejectedRecord<T>[],
-  what: string,
+  refusal: string | DataRefusal<T>,
+): Promise<number> {
+  const policy: DataRefusal<T> = typeof refusal === 'string' ? postgresRefusal(refusal) : refusal
+  const suspects: {record: DecodedRecord<T>; error: unknown}[] = []
+  const written = await isolate(records, write, rejected, policy, suspects)
+  // Asked only now, so that the question can rest on the rest of the batch having been written.
+  for (const {record, error} of suspects) {
+    if (policy.confirmRefusal && !(await policy.confirmRefusal(error, record))) throw error
+    rejected.push({record, errorClass: 'sink', message: policy.describe(error)})
+  }
+  return written
+}
+
+async function isolate<T>(
+  records: DecodedRecord<T>[],
+  write: (records: DecodedRecord<T>[]) => Promise<number>,
+  rejected: RejectedRecord<T>[],
+  policy: DataRefusal<T>,
+  suspects: {record: DecodedRecord<T>; error: unknown}[],
 ): Promise<number> {
   if (records.length === 0) return 0
   try {
     return await write(records)
   } catch (error) {
-    if (!isDataError(error)) throw error
+    const blame = await policy.blame(error, records.length)
+    if (blame === 'store') throw error
     if (records.length === 1) {
-      rejected.push({record: records[0]!, errorClass: 'sink', message: `PostgreSQL refused the ${what}: ${describePgError(error)}`})
-      return 0
+      if (blame === 'data') {
+        rejected.push({record: records[0]!, errorClass: 'sink', message: policy.describe(error)})
+        return 0
+      }
+      // A suspect failure may have been a passing one: the row gets a second try alone.
+      try {
+        return await write(records)
+      } catch (again) {
+        const second = await policy.blame(again, 1)
+        if (second === 'store') throw again
+        if (second === 'data') rejected.push({record: records[0]!, errorClass: 'sink', message: policy.describe(again)})
+        else suspects.push({record: records[0]!, error: again})
+        return 0
+      }
     }
     const middle = Math.ceil(records.length / 2)
-    return (await writeIsolating(records.slice(0, middle), write, rejected, what)) + (await writeIsolating(records.slice(middle), write, rejected, what))
+    return (await isolate(records.slice(0, middle), write, rejected, policy, suspects)) + (await isolate(records.slice(middle), write, rejected, policy, suspects))
   }
 }
