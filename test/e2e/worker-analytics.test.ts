@@ -23,12 +23,12 @@ import type {EventEnvelope} from '../../src/lib/records/envelope.js'
 import {encodeAvroEvent} from '../../src/lib/records/avro-event.js'
 import {defaultEventSchemas} from '../../src/lib/records/schema-store.js'
 import {binRun, runCli, type CliResult} from '../helpers/cli.js'
+import {privatePort} from '../helpers/services.js'
 import {tcpProxy, type TcpProxy} from '../helpers/tcp-proxy.js'
 import {
   committedTotal,
   createTopics,
   deleteTopics,
-  freePort,
   kafka,
   makeEvents,
   produce,
@@ -270,7 +270,7 @@ describe('kpipe worker analytics: crashes, outages and refusals', () => {
     const target = new URL(ENDPOINT)
     const proxy: TcpProxy = await tcpProxy({host: target.hostname === 'localhost' ? '127.0.0.1' : target.hostname, port: Number(target.port || 80)})
     try {
-      const port = await freePort()
+      const port = privatePort()
       const worker = startWorker(['--topic', topic, '--group', group, '--table', table, '--metrics-port', String(port), '--batch-size', '500'], {
         KPIPE_BQ_ENDPOINT: `http://127.0.0.1:${proxy.port}`,
       })
@@ -319,7 +319,7 @@ describe('kpipe worker analytics: crashes, outages and refusals', () => {
     const group = `${topic}-g`
     const proxy = await failingInsertAllProxy(ENDPOINT)
     try {
-      const port = await freePort()
+      const port = privatePort()
       const worker = startWorker(['--topic', topic, '--group', group, '--table', table, '--metrics-port', String(port)], {KPIPE_BQ_ENDPOINT: proxy.url})
       await waitUntil(async () => /joined consumer group/.test(worker.stderr()), 60_000, 'the worker to join its group')
       proxy.failInserts = true
