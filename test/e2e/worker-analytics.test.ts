@@ -24,7 +24,6 @@ import {encodeAvroEvent} from '../../src/lib/records/avro-event.js'
 import {defaultEventSchemas} from '../../src/lib/records/schema-store.js'
 import {binRun, runCli, type CliResult} from '../helpers/cli.js'
 import {privatePort} from '../helpers/services.js'
-import {tcpProxy, type TcpProxy} from '../helpers/tcp-proxy.js'
 import {
   committedTotal,
   createTopics,
@@ -35,8 +34,10 @@ import {
   readTopic,
   scrapeMetric,
   sleep,
+  tcpProxy,
   uniqueName,
   waitUntil,
+  type TcpProxy,
 } from '../integration/workers/helpers.js'
 
 const PROJECT = process.env.KPIPE_BQ_PROJECT ?? 'local'
@@ -267,8 +268,7 @@ describe('kpipe worker analytics: crashes, outages and refusals', () => {
     const topic = await newTopic('e2e-analytics-outage')
     const table = 'outage'
     const group = `${topic}-g`
-    const target = new URL(ENDPOINT)
-    const proxy: TcpProxy = await tcpProxy({host: target.hostname === 'localhost' ? '127.0.0.1' : target.hostname, port: Number(target.port || 80)})
+    const proxy: TcpProxy = await tcpProxy(ENDPOINT)
     try {
       const port = privatePort()
       const worker = startWorker(['--topic', topic, '--group', group, '--table', table, '--metrics-port', String(port), '--batch-size', '500'], {
@@ -280,7 +280,7 @@ describe('kpipe worker analytics: crashes, outages and refusals', () => {
       await waitUntil(async () => (await committedTotal(group, topic)) === 5000, 60_000, 'the first 5,000 to be committed')
       await waitUntil(async () => (await readyz(port)).status === 200, 30_000, '/readyz 200')
 
-      await proxy.close()
+      proxy.cut()
       const cutAt = Date.now()
       await produce(topic, messagesOf(events.slice(5000)))
       await waitUntil(async () => (await scrapeMetric(port, 'kpipe_worker_sink_up')) === 0, 30_000, 'kpipe_worker_sink_up 0')
@@ -296,7 +296,7 @@ describe('kpipe worker analytics: crashes, outages and refusals', () => {
       expect(await scrapeMetric(port, 'kpipe_worker_bigquery_requests_total', {outcome: 'failed'})).toBeGreaterThan(0)
       expect(await committedIsStored(group, topic, table)).toEqual({committed: 5000, missing: 0})
 
-      await proxy.open()
+      proxy.heal()
       await waitUntil(async () => (await committedTotal(group, topic)) === 10_000, 90_000, 'the worker to catch up by itself')
       expect(await scrapeMetric(port, 'kpipe_worker_sink_up')).toBe(1)
       await waitUntil(async () => (await readyz(port)).status === 200, 30_000, '/readyz 200 again')
@@ -309,7 +309,7 @@ describe('kpipe worker analytics: crashes, outages and refusals', () => {
       worker.child.kill('SIGTERM')
       expect((await worker.exited).code, worker.stderr().slice(-2000)).toBe(0)
     } finally {
-      await proxy.close()
+      await proxy.dispose()
     }
   }, 300_000)
 
