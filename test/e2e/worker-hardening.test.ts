@@ -12,7 +12,10 @@ import {createServer} from 'node:net'
 
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
+import pg from 'pg'
+
 import {runCli} from '../helpers/cli.js'
+import {createPrivateDatabase} from '../helpers/services.js'
 import {
   BROKERS,
   PG_URL,
@@ -185,6 +188,29 @@ describe('kpipe worker events: what an operator can trust', () => {
     const [offsets] = await admin.fetchOffsets({groupId: `${topic}-g`, topics: [topic]})
     await admin.disconnect()
     expect(offsets!.partitions.every((p) => Number(p.offset) <= 0)).toBe(true)
+  })
+
+  it('a table dropped under a running worker stops it with exit 2 asking for kpipe db migrate, not as a bug', async () => {
+    const topic = topicNamed('e2e-hard-dropped')
+    await createTopicPair(topic)
+    const database = await createPrivateDatabase()
+    try {
+      expect((await runCli(['db', 'migrate'], {env: {KPIPE_PG_URL: database.url}})).code).toBe(0)
+      const worker = start(['--topic', topic, '--group', `${topic}-g`, '--metrics-port', '0', '--no-projections'], {KPIPE_PG_URL: database.url})
+      await worker.waitForLog(/joined consumer group/)
+      const db = new pg.Client({connectionString: database.url})
+      await db.connect()
+      await db.query('DROP TABLE pipeline.events')
+      await db.end()
+      await produce(topic, makeEvents(10, topic).map(eventMessage))
+      const {code} = await worker.exited
+      expect(code, worker.stderr().slice(-2000)).toBe(2)
+      expect(worker.stderr()).toMatch(/Error: PostgreSQL lacks part of kpipe's schema \(relation "pipeline.events" does not exist\)/)
+      expect(worker.stderr()).toMatch(/Hint: Run `kpipe db migrate`/)
+      expect(worker.stderr()).not.toMatch(/bug in kpipe/)
+    } finally {
+      await database.drop()
+    }
   })
 
   it('splits dead letters to fit a dead-letter topic with a small max.message.bytes', async () => {
