@@ -16,16 +16,17 @@
  */
 import {spawn} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
-import {cpus, loadavg} from 'node:os'
+import {cpus} from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
 
-import {Kafka, logLevel, type Message} from 'kafkajs'
+import {Kafka, logLevel} from 'kafkajs'
 
 import {analyticsRow, type InsertRow} from '../src/lib/bigquery/analytics-row.js'
 import {ensureAnalyticsTables} from '../src/lib/bigquery/analytics-table.js'
 import {createBigQuery} from '../src/lib/bigquery/client.js'
 import type {EventEnvelope} from '../src/lib/records/envelope.js'
+import {exited, fmt, load, log, produceFast, trackProcess} from './lib/harness.js'
 
 const REPO = path.resolve(import.meta.dirname, '..')
 const {values: args} = parseArgs({
@@ -63,14 +64,6 @@ function event(i: number): EventEnvelope {
   }
 }
 
-function log(message: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`)
-}
-
-function fmt(n: number): string {
-  return n.toLocaleString('en-US')
-}
-
 /** Produces N events round-robin over the partitions; returns the average value size. */
 async function produceAll(): Promise<number> {
   const admin = kafka.admin()
@@ -83,47 +76,10 @@ async function produceAll(): Promise<number> {
     ],
   })
   await admin.disconnect()
-  const producer = kafka.producer({allowAutoTopicCreation: false})
-  await producer.connect()
-  let bytes = 0
-  const started = Date.now()
-  const inFlight: Promise<unknown>[] = []
-  for (let start = 0; start < N; start += 5000) {
-    const messages: Message[] = []
-    for (let i = start; i < Math.min(N, start + 5000); i++) {
-      const e = event(i)
-      const value = JSON.stringify(e)
-      bytes += value.length
-      messages.push({key: e.key, value, partition: i % PARTITIONS})
-    }
-    inFlight.push(producer.send({topic, acks: 1, messages}))
-    if (inFlight.length >= 4) await inFlight.shift()
-  }
-  await Promise.all(inFlight)
-  await producer.disconnect()
-  log(`produced ${fmt(N)} events to ${topic} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  return Math.round(bytes / N)
-}
-
-function trackPeakRss(pid: number): {stop(): number} {
-  let peakKb = 0
-  const sample = () => {
-    try {
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-      if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]))
-    } catch {
-      // exited
-    }
-  }
-  const timer = setInterval(sample, 200)
-  sample()
-  return {
-    stop: () => {
-      sample()
-      clearInterval(timer)
-      return Math.round(peakKb / 1024)
-    },
-  }
+  return produceFast(kafka, topic, N, (i) => {
+    const e = event(i)
+    return {key: e.key, value: JSON.stringify(e), partition: i % PARTITIONS}
+  })
 }
 
 interface Result {
@@ -151,14 +107,14 @@ async function runKpipe(): Promise<Result> {
     ],
     {cwd: REPO, env: {...process.env, KPIPE_BROKERS: BROKERS.join(','), KPIPE_BQ_PROJECT: PROJECT, KPIPE_BQ_ENDPOINT: ENDPOINT}, stdio: ['ignore', 'pipe', 'pipe']},
   )
-  const rss = trackPeakRss(child.pid!)
+  const rss = trackProcess(child.pid!)
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  const code = await exited(child)
   const wall = (Date.now() - started) / 1000
-  const peak = rss.stop()
+  const peak = rss.stop().peakRssMiB
   if (code !== 0) throw new Error(`kpipe worker analytics exited ${code}: ${stderr.slice(-3000)}`)
   const summary = JSON.parse(stdout) as {written: number; deadLettered: number; durationMs: number; sinkRetries: number}
   const inView = await count('events_dedup')
@@ -220,7 +176,7 @@ async function cleanup(): Promise<void> {
 
 async function main(): Promise<void> {
   if (!existsSync(path.join(REPO, 'dist/commands/worker/analytics.js'))) throw new Error('run `npm run build` first')
-  log(`${fmt(N)} events; machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+  log(`${fmt(N)} events; machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load ${load()}`)
   const results: Result[] = []
   let avgBytes: number
   try {
@@ -235,7 +191,7 @@ async function main(): Promise<void> {
   const lines = [
     `# analytics drain benchmark — ${new Date().toISOString()}`,
     '',
-    `${fmt(N)} queued analytics events (JSON envelopes of ${avgBytes} bytes on average, ${PARTITIONS} partitions) into goccy/bigquery-emulator on ${cpus().length} CPUs; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}.`,
+    `${fmt(N)} queued analytics events (JSON envelopes of ${avgBytes} bytes on average, ${PARTITIONS} partitions) into goccy/bigquery-emulator on ${cpus().length} CPUs; load average at the end ${load()}.`,
     'Command: `eval "$(./scripts/stack env)"; npm run build; npx tsx bench/analytics-drain.ts ' + process.argv.slice(2).join(' ') + '`',
     '',
     '| run | rows | seconds | rows/s | peak RSS | notes |',
