@@ -304,6 +304,47 @@ export function partitionStatus(input: StatusInput): PartitionStatus {
   return 'OK'
 }
 
+/** How long an owned partition with lag may keep one committed offset before a poller calls it STALL. */
+export const DEFAULT_STALL_AFTER_MS = 30_000
+
+export interface PolledStatusInput extends StatusInput {
+  /**
+   * Whether a member of the group consumes the partition: false when the group has no active
+   * member (Empty) or when a settled group assigns the partition to no one. A rebalancing group
+   * counts as owning everything, so a rebalance never reads as STOP.
+   */
+  owned: boolean
+  /** How long this partition has been watched: now − the first sample of it. */
+  observedForMs: number
+  stallAfterMs?: number
+}
+
+/**
+ * The status a poller can give. Burrow reads every commit with its time from __consumer_offsets;
+ * a poller only sees committed offsets change, so with fewer than two changes seen it decides
+ * from what else it knows:
+ * - a lag within `allowedLag` (or unknown) is OK;
+ * - no member owns the partition and its offset has not moved for `stallAfterMs` (or never
+ *   moved while watched): STOP — nobody will consume that lag. This is what one `kpipe lag`
+ *   run can say about a stopped consumer;
+ * - with two or more changes seen, Burrow's rules over them (`partitionStatus`);
+ * - otherwise an owned partition whose offset stood still for `stallAfterMs` is STALL (its
+ *   consumer is there but does not progress), and OK before that.
+ */
+export function polledPartitionStatus(input: PolledStatusInput): PartitionStatus {
+  const allowed = input.allowedLag ?? ZERO
+  const stallAfter = input.stallAfterMs ?? DEFAULT_STALL_AFTER_MS
+  if (input.currentLag === null || input.currentLag <= allowed) return 'OK'
+  const commits = input.commits
+  const minimum = Math.max(2, input.minimumCommits ?? 2)
+  const last = commits.at(-1)
+  const movedRecently = commits.length >= 2 && last !== undefined && input.nowMs - last.timeMs < stallAfter
+  if (!input.owned && !movedRecently) return 'STOP'
+  if (commits.length >= minimum) return partitionStatus(input)
+  if (input.observedForMs >= stallAfter) return 'STALL'
+  return 'OK'
+}
+
 /** Rule 1, negated: every known lag in the window is above the allowance (unknown lags are skipped). */
 export function lagAlwaysAbove(commits: readonly CommitSample[], allowedLag: bigint = ZERO): boolean {
   return commits.every((c) => c.lag === null || c.lag > allowedLag)
@@ -398,6 +439,15 @@ export interface PartitionReport {
   lostRecords: bigint
 }
 
+/** One active member of a group, as the coordinator describes it. */
+export interface MemberReport {
+  memberId: string
+  clientId: string
+  host: string
+  /** Its assigned partitions, sorted; empty for a member of a non-consumer protocol (Connect). */
+  partitions: {topic: string; partition: number}[]
+}
+
 export interface GroupReport {
   group: string
   /** The coordinator's state as Kafka names it (Stable, Empty, PreparingRebalance, Dead, ...). */
@@ -405,7 +455,7 @@ export interface GroupReport {
   status: GroupStatus
   totalLag: bigint
   maxTimeLagMs: number | null
-  members: number
+  members: readonly MemberReport[]
   partitions: PartitionReport[]
 }
 
@@ -413,7 +463,7 @@ export interface GroupInput {
   group: string
   state: string
   exists: boolean
-  members: number
+  members: readonly MemberReport[]
   partitions: readonly {
     position: Pick<PartitionPosition, 'topic' | 'partition' | 'committedOffset' | 'logStartOffset' | 'logEndOffset'>
     timeLagMs: number | null
@@ -518,7 +568,7 @@ export interface GroupJson {
   status: GroupStatus
   totalLag: number | string
   maxTimeLagMs: number | null
-  members: number
+  members: MemberReport[]
   partitions: PartitionJson[]
 }
 
@@ -536,7 +586,7 @@ export function lagJson(groups: readonly GroupReport[], breaches: readonly Breac
       status: g.status,
       totalLag: offsetToJson(g.totalLag),
       maxTimeLagMs: g.maxTimeLagMs,
-      members: g.members,
+      members: g.members.map((m) => ({...m, partitions: [...m.partitions]})),
       partitions: g.partitions.map((p) => ({
         topic: p.topic,
         partition: p.partition,
