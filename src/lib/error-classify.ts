@@ -64,6 +64,15 @@ export function classifyError(error: unknown, context: {endpoints?: Endpoints} =
 function cleanParseMessage(message: string): string {
   const parsing = /^Parsing --([\w-]+)\s*\n\t([\s\S]*?)(\nSee more help with --help)?$/.exec(message)
   if (parsing) return `--${parsing[1]}: ${parsing[2]!.trim()}`
+  // Flag-relation failures (exclusive, dependsOn) come as a heading and one indented line each.
+  const listed = /^The following errors? occurred:\s*\n([\s\S]*?)(\nSee more help with --help)?$/.exec(message)
+  if (listed) {
+    return listed[1]!
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean)
+      .join('; ')
+  }
   return message.replace(/\nSee more help with --help/, '').split('\n')[0]!.trim()
 }
 

@@ -40,6 +40,14 @@ describe('classifyError', () => {
     expect(result.exitCode).toBe(2)
     const parse = Object.assign(new Error('Nonexistent flag: --bogus\nSee more help with --help'), {parse: {}})
     expect(classifyError(parse)).toMatchObject({message: 'Nonexistent flag: --bogus', exitCode: 2})
+    const relation = Object.assign(
+      new Error('The following errors occurred:\n  --watch=true cannot also be provided when using --sample\n  --serve=true cannot also be provided when using --sample\nSee more help with --help'),
+      {parse: {}},
+    )
+    expect(classifyError(relation)).toMatchObject({
+      message: '--watch=true cannot also be provided when using --sample; --serve=true cannot also be provided when using --sample',
+      exitCode: 2,
+    })
   })
 
   it('maps unreachable brokers to exit 3', () => {

@@ -539,7 +539,7 @@ describe('groupReport, thresholds and the lag --json document', () => {
     group: 'orders',
     state: 'Stable',
     exists: true,
-    members: 2,
+    members: [],
     partitions: [
       {position: position('events', 1, 90n, 100n), timeLagMs: 1500, status: 'WARN'},
       {position: position('events', 0, 100n, 100n), timeLagMs: 0, status: 'OK'},
@@ -547,7 +547,7 @@ describe('groupReport, thresholds and the lag --json document', () => {
       {position: position('events', 2, 5n, 1000n, 20n), timeLagMs: 60_000, status: 'STALL'},
     ],
   })
-  const missing = groupReport({group: 'ghost', state: 'Dead', exists: false, members: 0, partitions: []})
+  const missing = groupReport({group: 'ghost', state: 'Dead', exists: false, members: [], partitions: []})
 
   it('sorts partitions, sums the known lags and takes the worst time lag and status', () => {
     expect(orders.partitions.map((p) => `${p.topic}/${p.partition}`)).toEqual(['audit/0', 'events/0', 'events/1', 'events/2'])
@@ -598,7 +598,7 @@ describe('groupReport, thresholds and the lag --json document', () => {
       group: 'big',
       state: 'Empty',
       exists: true,
-      members: 0,
+      members: [],
       partitions: [{position: position('t', 0, 2n ** 60n, 2n ** 60n + 3n, 2n ** 59n), timeLagMs: 12, status: 'OK'}],
     })
     const json = lagJson([big], evaluateThresholds({maxLag: 2n}, [big]))
@@ -610,7 +610,7 @@ describe('groupReport, thresholds and the lag --json document', () => {
           status: 'OK',
           totalLag: 3,
           maxTimeLagMs: 12,
-          members: 0,
+          members: [],
           partitions: [
             {
               topic: 't',
