@@ -10,7 +10,7 @@ const quietKafkajs = ['--disable-warning=TimeoutNegativeWarning']
 export default defineConfig({
   test: {
     projects: [
-      {test: {name: 'unit', include: ['test/unit/**/*.test.ts']}},
+      {test: {name: 'unit', include: ['test/unit/**/*.test.{ts,tsx}']}},
       {
         test: {
           name: 'integration',

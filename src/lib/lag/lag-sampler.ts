@@ -115,9 +115,13 @@ export async function sampleLag(admin: Admin, selection: LagSelection): Promise<
   // A listed group that consumes none of the chosen topics is not part of the answer.
   const shown = groups.filter((g) => named.includes(g.group) || topicFilter === undefined || g.commits.length > 0)
 
-  const topicNames = [...new Set(shown.flatMap((g) => g.commits.map((c) => c.topic)))].sort()
+  const wanted = [...new Set(shown.flatMap((g) => g.commits.map((c) => c.topic)))].sort()
+  // Offsets can outlive their topic. Asking kafkajs for a deleted topic's offsets makes it a
+  // target of every later metadata refresh, which then fails: ask only for topics that exist.
+  const existing = wanted.length === 0 ? new Set<string>() : new Set(await admin.listTopics())
+  const topicNames = wanted.filter((t) => existing.has(t))
+  const missingTopics = wanted.filter((t) => !existing.has(t))
   const topics = new Map<string, SampledPartition[]>()
-  const missingTopics: string[] = []
   await Promise.all(
     topicNames.map((topic) =>
       limit(async () => {
@@ -153,7 +157,10 @@ function memberReport(memberId: string, clientId: string, host: string, assignme
   return {memberId, clientId, host: host.replace(/^\//, ''), partitions}
 }
 
-function isUnknownTopic(error: unknown): boolean {
-  const e = error as {type?: string; name?: string; message?: string}
-  return e?.type === 'UNKNOWN_TOPIC_OR_PARTITION' || /does not host this topic-partition|unknown topic/i.test(e?.message ?? '')
+/** True when Kafka answered "no such topic" anywhere in the error's cause chain. */
+export function isUnknownTopic(error: unknown): boolean {
+  for (let e = error as {type?: string; message?: string; cause?: unknown} | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
+    if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION' || /does not host this topic-partition/i.test(e.message ?? '')) return true
+  }
+  return false
 }

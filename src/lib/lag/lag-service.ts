@@ -8,7 +8,7 @@ import type {Admin} from 'kafkajs'
 import type {KpipeConfig} from '../config.js'
 import {kafkaDependencyError} from '../error-classify.js'
 import {createKafka} from '../kafka/client.js'
-import {type LagSelection, sampleLag} from './lag-sampler.js'
+import {isUnknownTopic, type LagSelection, sampleLag} from './lag-sampler.js'
 import {LagTracker, type LagView, type TrackerOptions} from './lag-tracker.js'
 
 export interface LagSource {
@@ -17,23 +17,36 @@ export interface LagSource {
 }
 
 export async function openLagSource(kafka: KpipeConfig['kafka'], selection: LagSelection, options: TrackerOptions & {debug?: boolean} = {}): Promise<LagSource> {
-  const admin: Admin = createKafka(kafka, {
-    debug: options.debug,
-    onLog: options.debug ? (entry) => process.stderr.write(`[kafkajs ${entry.level}] ${entry.namespace}: ${entry.message}\n`) : undefined,
-  }).admin()
-  try {
-    await admin.connect()
-  } catch (error) {
-    await admin.disconnect().catch(() => undefined)
-    throw kafkaDependencyError(error) ?? error
+  const connect = async (): Promise<Admin> => {
+    const admin = createKafka(kafka, {
+      debug: options.debug,
+      onLog: options.debug ? (entry) => process.stderr.write(`[kafkajs ${entry.level}] ${entry.namespace}: ${entry.message}\n`) : undefined,
+    }).admin()
+    try {
+      await admin.connect()
+      return admin
+    } catch (error) {
+      await admin.disconnect().catch(() => undefined)
+      throw kafkaDependencyError(error) ?? error
+    }
   }
+  let admin = await connect()
   const tracker = new LagTracker(options)
   return {
     async poll() {
       try {
         return tracker.update(await sampleLag(admin, selection))
       } catch (error) {
-        throw kafkaDependencyError(error) ?? error
+        if (!isUnknownTopic(error)) throw kafkaDependencyError(error) ?? error
+        // A topic deleted between two polls stays in kafkajs' metadata targets and fails every
+        // refresh after it; a fresh client forgets it.
+        await admin.disconnect().catch(() => undefined)
+        admin = await connect()
+        try {
+          return tracker.update(await sampleLag(admin, selection))
+        } catch (retryError) {
+          throw kafkaDependencyError(retryError) ?? retryError
+        }
       }
     },
     close: () => admin.disconnect().catch(() => undefined),

@@ -1,1 +1,0 @@
-export async function runLagDashboard(..._a: unknown[]): Promise<void> {}
