@@ -16,6 +16,8 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
 /** A point in time that several steps share: each gets what is left of it. */
 export class Deadline {
   readonly at: number
+  /** Set when a bounded step ran out of time: Node may fire that timer a millisecond before `at`. */
+  private expired = false
 
   constructor(ms: number, now: number = Date.now()) {
     this.at = now + ms
@@ -26,12 +28,14 @@ export class Deadline {
   }
 
   get passed(): boolean {
-    return this.left() === 0
+    return this.expired || this.left() === 0
   }
 
   /** Runs `step` for at most what is left; true if it finished (a failure counts as finished). */
   async bound(step: () => Promise<unknown>): Promise<boolean> {
     if (this.passed) return false
-    return settlesWithin(step().catch(() => undefined), this.left())
+    const finished = await settlesWithin(step().catch(() => undefined), this.left())
+    if (!finished) this.expired = true
+    return finished
   }
 }
