@@ -64,10 +64,12 @@ export interface ClusterSample {
   topics: TopicInput[]
   /** Two samples of end offsets give the produce rates; fewer means no rates. */
   offsets?: OffsetSample[]
+  /** The brokers' leader.imbalance.per.broker.percentage, when it was read. */
+  leaderImbalancePercentage?: number | null
 }
 
 export interface HealthOptions {
-  /** Kafka's leader.imbalance.per.broker.percentage; 10 unless given. */
+  /** Overrides the sample's leader.imbalance.per.broker.percentage (Kafka's default: 10). */
   leaderImbalancePercentage?: number
 }
 
@@ -202,7 +204,7 @@ function hasLeader(p: PartitionInput): boolean {
 const byTopicPartition = (a: PartitionState, b: PartitionState) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition)
 
 export function evaluateHealth(sample: ClusterSample, options: HealthOptions = {}): HealthReport {
-  const threshold = options.leaderImbalancePercentage ?? DEFAULT_LEADER_IMBALANCE_PERCENTAGE
+  const threshold = options.leaderImbalancePercentage ?? sample.leaderImbalancePercentage ?? DEFAULT_LEADER_IMBALANCE_PERCENTAGE
   const controllerId = sample.controllerId !== null && sample.controllerId >= 0 ? sample.controllerId : null
   const brokers = [...sample.brokers]
     .sort((a, b) => a.id - b.id)
