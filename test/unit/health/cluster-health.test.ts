@@ -202,6 +202,13 @@ describe('leader imbalance (leader.imbalance.per.broker.percentage)', () => {
     expect(report.leaderImbalancePercentage).toBe(10)
   })
 
+  it("takes the brokers' own leader.imbalance.per.broker.percentage from the sample; an option overrides it", () => {
+    expect(evaluateHealth({...skewed(3), leaderImbalancePercentage: 30}).leaderImbalance[0]!.imbalanced).toBe(false)
+    expect(evaluateHealth({...skewed(3), leaderImbalancePercentage: 25}).leaderImbalancePercentage).toBe(25)
+    expect(evaluateHealth({...skewed(3), leaderImbalancePercentage: 30}, {leaderImbalancePercentage: 20}).leaderImbalance[0]!.imbalanced).toBe(true)
+    expect(evaluateHealth({...skewed(3), leaderImbalancePercentage: null}).leaderImbalancePercentage).toBe(10)
+  })
+
   it('a broker preferred for nothing is listed with 0%', () => {
     const report = evaluateHealth(cluster([topic('t', [p(0, 1, [1])])]))
     expect(report.leaderImbalance.map((b) => [b.brokerId, b.preferredLeaders, b.imbalancePercent])).toEqual([
