@@ -103,7 +103,7 @@ export function privatePort(): number {
  * once the pipe closes, which happens however this process ends. Returns a disarm function for
  * the normal clean-up. Node has no "kill my children when I die" (prctl PDEATHSIG), hence this.
  */
-function watchdog(script: string): () => void {
+export function watchdog(script: string): () => void {
   const guard = spawn('bash', ['-c', `read -r _ || true; ${script}`], {stdio: ['pipe', 'ignore', 'ignore'], detached: true})
   guard.on('error', () => undefined)
   guard.unref()
@@ -114,7 +114,7 @@ function watchdog(script: string): () => void {
 }
 
 /** A shell word. */
-function sq(text: string): string {
+export function sq(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`
 }
 

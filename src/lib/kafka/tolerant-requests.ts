@@ -1,0 +1,147 @@
+/**
+ * Metadata, ListOffsets and DescribeConfigs sent straight to a broker, keeping per-partition and
+ * per-resource errors in the answer instead of throwing them.
+ *
+ * Why not kafkajs' admin: kafkajs 2.2.4 throws on the first partition error of a Metadata
+ * response (`protocol/requests/metadata/v0/response.js` parse), so a single partition without a
+ * leader (LEADER_NOT_AVAILABLE) makes `fetchTopicMetadata`, `describeCluster`, `describeConfigs`
+ * and `fetchTopicOffsets` fail after their retries (tulios/kafkajs#639) — exactly when
+ * `kpipe health` must describe the cluster. It also asks for every topic when given none (its
+ * encoder writes an empty topic list as null). Here the requests are kafkajs' own encoders and
+ * decoders, sent on a connection kafkajs made (TLS, SASL, API version negotiation included), only
+ * without the parse step that throws. This reaches into kafkajs internals: the version is pinned
+ * (package.json), and test/e2e/health.test.ts exercises every request against a real cluster with
+ * an offline partition.
+ */
+import {createRequire} from 'node:module'
+
+import type {Kafka} from 'kafkajs'
+
+import type {KpipeConfig} from '../config.js'
+import {InternalError} from '../errors.js'
+import {createKafka, type KafkaClientOptions} from './client.js'
+
+const require = createRequire(import.meta.url)
+
+interface ProtocolDefinition {
+  versions: string[]
+  protocol: (options: {version: number}) => (args: unknown) => {request: unknown; response: {decode(payload: Buffer): Promise<unknown>}}
+}
+interface RawBroker {
+  lookupRequest(apiKey: number, definition: ProtocolDefinition): (args: unknown) => {request: unknown; response: {decode(payload: Buffer): Promise<unknown>}}
+  connectionPool: {send(request: {request: unknown; response: {decode(payload: Buffer): Promise<unknown>; parse(data: unknown): Promise<unknown>}}): Promise<unknown>}
+}
+interface RawCluster {
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  brokerPool: {seedBroker?: RawBroker}
+}
+
+const apiKeys = require('kafkajs/src/protocol/requests/apiKeys') as Record<'Metadata' | 'ListOffsets' | 'DescribeConfigs', number>
+const {requests} = require('kafkajs/src/protocol/requests') as {requests: Record<'Metadata' | 'ListOffsets' | 'DescribeConfigs', ProtocolDefinition>}
+
+// ---------------------------------------------------------------------------------------------
+// Decoded answers (the fields kpipe reads)
+
+export interface MetadataAnswer {
+  brokers: {nodeId: number; host: string; port: number; rack?: string | null}[]
+  clusterId?: string | null
+  controllerId?: number
+  topicMetadata: {
+    topicErrorCode: number
+    topic: string
+    isInternal?: boolean
+    partitionMetadata: {partitionErrorCode: number; partitionId: number; leader: number; replicas: number[]; isr: number[]; offlineReplicas?: number[]}[]
+  }[]
+}
+
+export interface ListOffsetsAnswer {
+  responses: {topic: string; partitions: {partition: number; errorCode: number; offset?: string; offsets?: string[]}[]}[]
+}
+
+export interface DescribeConfigsAnswer {
+  resources: {
+    errorCode: number
+    errorMessage: string | null
+    resourceType: number
+    resourceName: string
+    configEntries: {configName: string; configValue: string | null; isDefault?: boolean; configSource?: number}[]
+  }[]
+}
+
+/** Kafka's error code for a topic the cluster does not have. */
+export const UNKNOWN_TOPIC_OR_PARTITION = 3
+/** kafkajs' ConfigResourceTypes. */
+export const RESOURCE_TOPIC = 2
+export const RESOURCE_BROKER = 4
+/** ListOffsets' "latest" timestamp. */
+const LATEST = -1
+const READ_UNCOMMITTED = 0
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+/** One connected broker (the first of `brokers` that answers, with kafkajs' rotation and retries). */
+export class BrokerLink {
+  private constructor(
+    private readonly cluster: RawCluster,
+    private readonly broker: RawBroker,
+  ) {}
+
+  static async connect(kafka: KpipeConfig['kafka'], options: KafkaClientOptions & {brokers?: string[]} = {}): Promise<BrokerLink> {
+    const client = createKafka(options.brokers ? {...kafka, brokers: options.brokers} : kafka, options)
+    const cluster = rawCluster(client)
+    await cluster.connect()
+    const broker = cluster.brokerPool.seedBroker
+    if (!broker) throw new InternalError('kafkajs connected without a seed broker.')
+    return new BrokerLink(cluster, broker)
+  }
+
+  /** All topics when `topics` is empty. Topic and partition errors stay in the answer. */
+  metadata(topics: string[] = []): Promise<MetadataAnswer> {
+    return this.send<MetadataAnswer>(apiKeys.Metadata, requests.Metadata, {topics, allowAutoTopicCreation: false})
+  }
+
+  /** The latest offset (high watermark) of each partition; a partition error stays in the answer. */
+  async endOffsets(partitions: {topic: string; partition: number}[]): Promise<{topic: string; partition: number; offset: string | null}[]> {
+    const byTopic = new Map<string, number[]>()
+    for (const p of partitions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition])
+    const answer = await this.send<ListOffsetsAnswer>(apiKeys.ListOffsets, requests.ListOffsets, {
+      replicaId: -1,
+      isolationLevel: READ_UNCOMMITTED,
+      topics: [...byTopic].map(([topic, ids]) => ({topic, partitions: ids.map((partition) => ({partition, timestamp: LATEST}))})),
+    })
+    return answer.responses.flatMap((r) =>
+      r.partitions.map((p) => ({
+        topic: r.topic,
+        partition: p.partition,
+        // ListOffsets v0 answers a list of offsets, v1 and later one.
+        offset: p.errorCode === 0 ? (p.offset ?? p.offsets?.at(-1) ?? null) : null,
+      })),
+    )
+  }
+
+  /** One DescribeConfigs request; a resource's error stays in the answer. */
+  describeConfigs(resources: {type: number; name: string; configNames?: string[]}[]): Promise<DescribeConfigsAnswer> {
+    return this.send<DescribeConfigsAnswer>(apiKeys.DescribeConfigs, requests.DescribeConfigs, {resources, includeSynonyms: false})
+  }
+
+  async close(): Promise<void> {
+    await this.cluster.disconnect().catch(() => undefined)
+  }
+
+  private async send<T>(apiKey: number, definition: ProtocolDefinition, args: unknown): Promise<T> {
+    const {request, response} = this.broker.lookupRequest(apiKey, definition)(args)
+    return (await this.broker.connectionPool.send({request, response: {decode: (payload) => response.decode(payload), parse: async (data) => data}})) as T
+  }
+}
+
+/** kafkajs' Cluster for this client: the same factory its admin, producer and consumer use. */
+function rawCluster(client: Kafka): RawCluster {
+  const factory = Object.getOwnPropertySymbols(client).find((s) => s.description === 'private:Kafka:createCluster')
+  const create = factory === undefined ? undefined : (client as unknown as Record<symbol, unknown>)[factory]
+  if (typeof create !== 'function') {
+    throw new InternalError('This kafkajs version does not build clusters the way kpipe expects (kafkajs 2.2.4 is required).')
+  }
+  return (create as (options: object) => RawCluster)({allowAutoTopicCreation: false})
+}
