@@ -350,7 +350,8 @@ export interface ReplaySummary {
   byDialect: Record<string, number>
   samples: ReplaySample[]
   parkedTopic: string
-  stoppedBy: 'done' | 'limit' | 'signal' | 'unroutable'
+  /** done: read to the end taken at start; progress-full: a filter left too many gaps for one commit. */
+  stoppedBy: 'done' | 'limit' | 'signal' | 'progress-full'
   durationMs: number
 }
 
