@@ -17,7 +17,7 @@
  * taken at start: the replay terminates; dead letters written meanwhile wait for the next one.
  */
 import {randomUUID} from 'node:crypto'
-import {Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Message, type Producer} from 'kafkajs'
+import {Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Message, type Producer, type Transaction} from 'kafkajs'
 
 import type {KpipeConfig} from '../config.js'
 import {kafkaDependencyError} from '../error-classify.js'
@@ -96,6 +96,21 @@ interface PendingRecord {
   message: Message
 }
 
+/** The records between two commits of one partition: [from, to) of the dead-letter topic. */
+interface Chunk {
+  from: bigint
+  to: bigint
+  /** Offsets a filter left out (or that cannot be routed): not handled. */
+  left: bigint[]
+  /** Records not yet sent in the transaction. */
+  unsent: PendingRecord[]
+  /** Records replayed or parked in this chunk. */
+  moved: number
+  /** The summary as it will be once this chunk is committed. */
+  summary: ReplaySummary
+  transaction?: Transaction
+}
+
 /** Records sent per request inside a transaction: kept under the broker's default max.message.bytes. */
 const MAX_REQUEST_BYTES = DEFAULT_MAX_MESSAGE_BYTES
 
@@ -127,6 +142,7 @@ class Replay {
   private bucket?: TokenBucket
   private readonly txnSize: number
   private stopping = false
+  private stoppedBy: ReplaySummary['stoppedBy'] = 'done'
   private fatal?: unknown
   private finish!: () => void
   private readonly finished = new Promise<void>((resolve) => {
@@ -177,15 +193,13 @@ class Replay {
   }
 
   private result(stoppedBy?: ReplaySummary['stoppedBy']): ReplaySummary {
-    if (stoppedBy) this.summary.stoppedBy = stoppedBy
-    this.summary.durationMs = Date.now() - this.startedAt
-    return this.summary
+    return {...this.summary, stoppedBy: stoppedBy ?? this.stoppedBy, durationMs: Date.now() - this.startedAt}
   }
 
   private stop(reason: ReplaySummary['stoppedBy']): void {
     if (this.stopping) return
     this.stopping = true
-    if (this.summary.stoppedBy === 'done') this.summary.stoppedBy = reason
+    this.stoppedBy = reason
     this.finish()
   }
 
@@ -325,7 +339,7 @@ class Replay {
         if (offset < chunk.to) continue
         if (offset >= state.end) break
         if (isHandled(state.progress, offset)) {
-          this.summary.alreadyDone++
+          chunk.summary = {...chunk.summary, alreadyDone: chunk.summary.alreadyDone + 1}
           chunk.to = offset + 1n
           continue
         }
@@ -360,16 +374,18 @@ class Replay {
         chunk.summary = countRecord(chunk.summary, record, letter, decision)
         chunk.to = offset + 1n
         if (decision.action === 'skip' || decision.action === 'unroutable') chunk.left.push(offset)
-        else if (decision.action === 'replay') chunk.records.push({topic: decision.topic, message: {key: record.key, value: record.value, headers: replayHeaders(record, letter)}})
-        else chunk.parked.push({topic: parkedTopic(record.topic), message: {key: record.key, value: record.value, headers: parkedHeaders(record, decision.reason), timestamp: record.timestamp, partition: record.partition}})
+        else if (decision.action === 'replay') await this.add(chunk, {topic: decision.topic, message: {key: record.key, value: record.value, headers: replayHeaders(record, letter)}})
+        else {
+          const parked = {key: record.key, value: record.value, headers: parkedHeaders(record, decision.reason), timestamp: record.timestamp, partition: record.partition}
+          await this.add(chunk, {topic: parkedTopic(record.topic), message: parked})
+        }
         this.report(chunk)
-        const moved = chunk.summary.replayed + chunk.summary.parked
-        if (options.limit !== undefined && moved >= options.limit) {
+        if (options.limit !== undefined && chunk.summary.replayed + chunk.summary.parked >= options.limit) {
           await this.flush(state, chunk)
           this.stop('limit')
           return
         }
-        if (chunk.records.length + chunk.parked.length >= this.txnSize) {
+        if (chunk.moved >= this.txnSize) {
           await this.flush(state, chunk)
           chunk = this.newChunk(state)
           await heartbeat()
@@ -388,62 +404,80 @@ class Replay {
       }
       this.report()
     } catch (error) {
-      // The replay stops as a whole; nothing of the open chunk was committed.
+      // The replay stops as a whole; the open transaction is aborted: nothing of it is visible.
+      await chunk.transaction?.abort().catch(() => undefined)
       this.fatal ??= error
       this.stop('signal')
     }
   }
 
-  private newChunk(state: PartitionState) {
-    return {from: state.position, to: state.position, left: [] as bigint[], records: [] as PendingRecord[], parked: [] as PendingRecord[], summary: this.summary}
+  private newChunk(state: PartitionState): Chunk {
+    return {from: state.position, to: state.position, left: [], unsent: [], moved: 0, summary: this.summary}
   }
 
   /**
-   * Writes one chunk: its republished and parked records and the progress past it, in one
-   * transaction. In a dry run only the counts and the in-memory progress move.
+   * Adds a record to the chunk's transaction. Under --rate each is sent as it is paced (so
+   * the transaction is open while records go out, as a kill would find it); otherwise they
+   * are sent together when the chunk is written.
    */
-  private async flush(state: PartitionState, chunk: ReturnType<Replay['newChunk']>): Promise<void> {
+  private async add(chunk: Chunk, record: PendingRecord): Promise<void> {
+    chunk.moved++
+    if (this.options.dryRun) return
+    chunk.unsent.push(record)
+    if (this.options.rate !== undefined) await this.send(chunk)
+  }
+
+  private async send(chunk: Chunk): Promise<void> {
+    if (chunk.unsent.length === 0) return
+    const parked = parkedTopic(this.options.dlq)
+    if (chunk.unsent.some((r) => r.topic === parked)) await this.ensureParkedTopic()
+    chunk.transaction ??= await this.producer!.transaction()
+    const byTopic = new Map<string, Message[]>()
+    for (const {topic, message} of chunk.unsent) {
+      // Parked records keep their dead-letter partition when the parked topic has as many.
+      if (topic === parked && (message.partition ?? 0) >= this.parkedPartitions) delete message.partition
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), message])
+    }
+    chunk.unsent = []
+    for (const [topic, messages] of byTopic) {
+      for (const part of chunkBySize(messages, MAX_REQUEST_BYTES)) await chunk.transaction.send({topic, acks: -1, messages: part})
+    }
+  }
+
+  /**
+   * Ends one chunk: its republished and parked records and the progress past it are committed
+   * in one transaction. In a dry run only the counts and the in-memory progress move.
+   */
+  private async flush(state: PartitionState, chunk: Chunk): Promise<void> {
     if (chunk.to <= chunk.from) return
     const progress = markScanned(state.progress, chunk.from, chunk.to, chunk.left)
     const encoded = encodeProgress(progress)
     if (encoded.metadata.length > MAX_PROGRESS_METADATA) {
       // A filter leaving out records scattered among those it takes: the ranges handled beyond
       // the first left-out one no longer fit the commit. Stop before this chunk, cleanly.
+      await chunk.transaction?.abort()
+      chunk.transaction = undefined
       this.stop('progress-full')
       return
     }
     const unchanged = encoded.offset === state.committed.offset && encoded.metadata === state.committed.metadata
-    if (!this.options.dryRun && (chunk.records.length > 0 || chunk.parked.length > 0 || !unchanged)) {
-      if (chunk.parked.length > 0) await this.ensureParkedTopic()
-      const producer = this.producer!
-      const transaction = await producer.transaction()
-      try {
-        const byTopic = new Map<string, Message[]>()
-        for (const {topic, message} of [...chunk.records, ...chunk.parked]) {
-          if (topic === parkedTopic(this.options.dlq) && (message.partition ?? 0) >= this.parkedPartitions) delete message.partition
-          byTopic.set(topic, [...(byTopic.get(topic) ?? []), message])
-        }
-        for (const [topic, messages] of byTopic) {
-          for (const part of chunkBySize(messages, MAX_REQUEST_BYTES)) await transaction.send({topic, acks: -1, messages: part})
-        }
-        if (!unchanged) {
-          // kafkajs passes `metadata` through to TxnOffsetCommit, though its types leave it out.
-          const offset = {partition: state.partition, offset: encoded.offset, metadata: encoded.metadata}
-          await transaction.sendOffsets({consumerGroupId: this.options.group, topics: [{topic: this.options.dlq, partitions: [offset]}]})
-        }
-        await transaction.commit()
-      } catch (error) {
-        await transaction.abort().catch(() => undefined)
-        throw error
+    if (!this.options.dryRun) {
+      await this.send(chunk)
+      if (!unchanged) {
+        chunk.transaction ??= await this.producer!.transaction()
+        // kafkajs passes `metadata` through to TxnOffsetCommit, though its types leave it out.
+        const offset = {partition: state.partition, offset: encoded.offset, metadata: encoded.metadata}
+        await chunk.transaction.sendOffsets({consumerGroupId: this.options.group, topics: [{topic: this.options.dlq, partitions: [offset]}]})
       }
+      if (chunk.transaction) await chunk.transaction.commit()
+      chunk.transaction = undefined
     }
     state.progress = progress
     state.committed = encoded
     state.position = chunk.to
     chunk.from = chunk.to
     chunk.left = []
-    chunk.records = []
-    chunk.parked = []
+    chunk.moved = 0
     this.summary = chunk.summary
   }
 
