@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import cliProgress from 'cli-progress'
 
 import {BaseCommand} from '../lib/base-command.js'
-import {ParseError} from '../lib/durations.js'
+import {humanDuration, ParseError} from '../lib/durations.js'
 import {CheckFailedError, UsageError} from '../lib/errors.js'
 import {kafkaFlags} from '../lib/flags.js'
 import {parseTimeBound} from '../lib/logs/search-query.js'
@@ -135,18 +135,21 @@ class ProgressView {
       this.bar = new cliProgress.SingleBar(
         {
           stream: process.stderr,
-          format: '{bar} {value}/{total} offsets | {rate}/s | {eta_formatted} left | replayed {replayed}, parked {parked}, skipped {skipped}',
+          format: '{bar} {value}/{total} offsets | {rate}/s | {left} left | replayed {replayed}, parked {parked}, skipped {skipped}',
           hideCursor: true,
           clearOnComplete: true,
           etaBuffer: 50,
         },
         cliProgress.Presets.shades_classic,
       )
-      this.bar.start(progress.total, 0, {rate: 0, replayed: 0, parked: 0, skipped: 0})
+      this.bar.start(progress.total, 0, {rate: 0, left: '?', replayed: 0, parked: 0, skipped: 0})
     }
     const seconds = (Date.now() - this.startedAt) / 1000
     const rate = seconds > 0 ? Math.round((progress.replayed + progress.parked) / seconds) : 0
-    this.bar.update(progress.done, {rate, replayed: progress.replayed, parked: progress.parked, skipped: progress.skipped})
+    // Time left from offsets gone through so far (skipped ones pass fast, so this errs long).
+    const perSecond = seconds > 0 ? progress.done / seconds : 0
+    const left = perSecond > 0 ? humanDuration(((progress.total - progress.done) / perSecond) * 1000) : '?'
+    this.bar.update(progress.done, {rate, left, replayed: progress.replayed, parked: progress.parked, skipped: progress.skipped})
   }
 
   stop(): void {
@@ -160,12 +163,13 @@ function summaryLine(s: ReplaySummary): string {
   const stop = s.stoppedBy === 'signal' ? ' Stopped by a signal after the last committed transaction; run it again to go on.' : s.stoppedBy === 'limit' ? ' Stopped at --limit.' : ''
   return (
     `${verb} ${s.replayed} of ${s.read} dead letter${s.read === 1 ? '' : 's'} read from ${s.dlq}${s.to ? ` to ${s.to}` : ''}; ${parked}; ` +
-    `skipped ${s.skipped} (filtered out, left for a later replay)${s.alreadyDone > 0 ? `; ${s.alreadyDone} already replayed earlier` : ''}` +
+    `skipped ${s.skipped}${s.skipped > 0 ? ' (filtered out, left for a later replay)' : ''}${s.alreadyDone > 0 ? `; ${s.alreadyDone} already replayed earlier` : ''}` +
     `${s.unroutable > 0 ? `; ${s.unroutable} without an original topic` : ''} (group ${s.group}, ${(s.durationMs / 1000).toFixed(1)}s).${stop}`
   )
 }
 
 function summaryTables(s: ReplaySummary): string {
+  if (s.replayed + s.parked + s.unroutable === 0) return s.read === 0 ? 'Nothing to replay.' : 'Nothing to replay: every dead letter read was filtered out.'
   const counts = (head: string, record: Record<string, number>) =>
     renderTable(
       [head, s.dryRun ? 'TO REPLAY OR PARK' : 'REPLAYED OR PARKED'],

@@ -221,7 +221,10 @@ describe('kpipe replay-dlq', () => {
       const existing = new Set(await admin.listTopics())
       const topics = [...made.topics].filter((t) => existing.has(t))
       if (topics.length > 0) await admin.deleteTopics({topics}).catch(() => undefined)
-      await admin.deleteGroups([...made.groups]).catch(() => undefined)
+      // A killed replay leaves its reader's group (<group>.reader.<id>) behind: those go too.
+      const {groups} = await admin.listGroups()
+      const ours = groups.map((g) => g.groupId).filter((id) => [...made.groups].some((group) => id === group || id.startsWith(`${group}.reader.`)))
+      await admin.deleteGroups([...new Set([...made.groups, ...ours])]).catch(() => undefined)
     } finally {
       await admin.disconnect()
     }

@@ -367,7 +367,8 @@ class Replay {
             hint: `Create it, or give --to. Everything before this record was replayed and committed: ${this.summary.replayed} replayed, ${this.summary.parked} parked.`,
           })
         }
-        if (decision.action === 'replay' || decision.action === 'park') {
+        // A dry run moves nothing, so it is not paced.
+        if ((decision.action === 'replay' || decision.action === 'park') && !options.dryRun) {
           await this.pace(heartbeat)
           if (this.stopping) break
         }
