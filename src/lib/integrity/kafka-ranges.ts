@@ -145,7 +145,7 @@ export async function readRanges(
     })
     await consumer.connect()
     await consumer.subscribe({topics: [topic], fromBeginning: true})
-    await consumer.run({autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch})
+    await consumer.run({autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch})
     // run() resolves once the group is joined: the one member holds every partition.
     for (const [partition, cursor] of cursors) seekTo(partition, cursor.next)
     const others = (options.partitions ?? []).filter((partition) => !cursors.has(partition))

@@ -6,7 +6,7 @@
  * What is counted follows Jepsen's Kafka checker and Kafka Connect's verifiable sink: over the
  * checked range [log start (or the first offset at/after --since), the group's committed offset)
  * every offset must be claimed by exactly one sink row or one dead letter. An offset claimed by
- * none is missing, by two or more a duplicate; a row at an offset that cannot exist (beyond the
+ * none is missing, by two rows or a row and a dead letter a duplicate; a row at an offset that cannot exist (beyond the
  * log end, negative, in a partition the topic does not have) is an orphan. What cannot be checked
  * (records deleted by retention, transaction markers and aborted records, compacted topics, a
  * partition the group never committed) is reported as unchecked, never as good or bad.
@@ -81,7 +81,7 @@ export interface Orphan extends OffsetRange {
   reason: OrphanReason
 }
 
-/** An offset claimed more than once: two rows, or a row and a dead letter, or two dead letters. */
+/** An offset claimed more than once: two rows, or a row and a dead letter. */
 export interface OffsetDuplicate {
   offset: bigint
   rows: bigint
@@ -99,8 +99,10 @@ export interface PartitionReport {
   checkedOffsets: bigint
   /** Rows at offsets of the checked range (a duplicated offset counts each row). */
   rows: bigint
-  /** Dead letters of offsets in the checked range. */
+  /** Offsets of the checked range that a dead letter accounts for. */
   deadLetters: bigint
+  /** Extra dead letters of a record already dead-lettered (at least once; not a mismatch). */
+  repeatedDeadLetters: bigint
   superseded: bigint
   missing: OffsetRange[]
   missingOffsets: bigint
@@ -231,6 +233,7 @@ export function reconcilePartition(facts: PartitionFacts, resolution: Resolution
     checkedOffsets: 0n,
     rows: 0n,
     deadLetters: 0n,
+    repeatedDeadLetters: 0n,
     superseded: 0n,
     missing: [],
     missingOffsets: 0n,
@@ -274,7 +277,10 @@ export function reconcilePartition(facts: PartitionFacts, resolution: Resolution
     report.orphans.push({kind: 'dead-letter', ...range, count: countIn(facts.deadLetters, range), reason: 'beyond-end'})
   }
 
-  // Duplicates: offsets of [start, log end) claimed more than once.
+  // Duplicates: offsets of [start, log end) claimed by two rows, or by a row and a dead letter.
+  // Two dead letters of one record are not: the dead-letter write is at least once (it precedes
+  // the offset commit, so a crash or a second group consuming the topic repeats it), and both say
+  // the same thing, that the record is not in the sink.
   const lettersAt = new Map<bigint, bigint>()
   for (const offset of facts.deadLetters) {
     if (offset >= from && offset < facts.logEnd) lettersAt.set(offset, (lettersAt.get(offset) ?? 0n) + 1n)
@@ -284,7 +290,10 @@ export function reconcilePartition(facts: PartitionFacts, resolution: Resolution
     if (duplicate.offset >= from && duplicate.offset < facts.logEnd) rowsAt.set(duplicate.offset, duplicate.rows)
   }
   const claimed = new Set<bigint>([...rowsAt.keys()])
-  for (const [offset, letters] of lettersAt) if (letters > 1n || inRanges(islands, offset)) claimed.add(offset)
+  for (const [offset, letters] of lettersAt) {
+    if (inRanges(islands, offset)) claimed.add(offset)
+    else if (letters > 1n) report.repeatedDeadLetters += letters - 1n
+  }
   for (const offset of [...claimed].sort(compareBigint)) {
     const rows = rowsAt.get(offset) ?? (inRanges(islands, offset) ? 1n : 0n)
     report.duplicates.push({offset, rows, deadLetters: lettersAt.get(offset) ?? 0n})
@@ -295,7 +304,7 @@ export function reconcilePartition(facts: PartitionFacts, resolution: Resolution
     report.checkedOffsets = rangeSize(checked)
     const covered = intersectRanges(islands, [checked])
     report.rows = totalSize(covered) + covered.reduce((sum, range) => sum + extraRowsIn(facts.duplicateRows, range), 0n)
-    for (const offset of facts.deadLetters) if (offset >= checked.from && offset <= checked.to) report.deadLetters++
+    report.deadLetters = totalSize(intersectRanges(rangesOfOffsets(facts.deadLetters), [checked]))
     const unaccounted = unaccountedRanges(facts)
     const superseded = intersectRanges(unaccounted, resolution.superseded)
     const notRecords = subtractRanges(intersectRanges(unaccounted, resolution.notRecords), superseded)
@@ -372,6 +381,7 @@ export interface SinkReport {
   checkedOffsets: bigint
   rows: bigint
   deadLetters: bigint
+  repeatedDeadLetters: bigint
   superseded: bigint
   missingOffsets: bigint
   missing: (OffsetRange & {partition: number})[]
@@ -399,6 +409,7 @@ export function reconcileSink(facts: SinkFacts): SinkReport {
     checkedOffsets: sum((p) => p.checkedOffsets),
     rows: sum((p) => p.rows),
     deadLetters: sum((p) => p.deadLetters),
+    repeatedDeadLetters: sum((p) => p.repeatedDeadLetters),
     superseded: sum((p) => p.superseded),
     missingOffsets: sum((p) => p.missingOffsets),
     missing: partitions.flatMap((p) => p.missing.map((range) => ({partition: p.partition, ...range}))),
@@ -440,6 +451,7 @@ export interface SinkJson {
   checkedOffsets: J
   rows: J
   deadLetters: J
+  repeatedDeadLetters: J
   superseded: J
   missingOffsets: J
   missing: {partition: number; from: J; to: J; count: J}[]
@@ -484,6 +496,7 @@ export function sinkJson(report: SinkReport): SinkJson {
     checkedOffsets: j(report.checkedOffsets),
     rows: j(report.rows),
     deadLetters: j(report.deadLetters),
+    repeatedDeadLetters: j(report.repeatedDeadLetters),
     superseded: j(report.superseded),
     missingOffsets: j(report.missingOffsets),
     missing: report.missing.slice(0, MAX_LISTED).map((m) => ({partition: m.partition, ...rangeJson(m)})),

@@ -145,7 +145,7 @@ describe('reconcilePartition: scenarios', () => {
     ])
   })
 
-  it('a row and a dead letter for one offset is a duplicate; so are two dead letters, or two rows', () => {
+  it('a row and a dead letter for one offset is a duplicate; so are two rows', () => {
     const report = reconcilePartition(facts({logEnd: 10, committed: 10, rows: [...range(0, 9), 4], deadLetters: [2, 7, 7]}))
     expect(report.ok).toBe(false)
     expect(report.missing).toEqual([])
@@ -155,6 +155,11 @@ describe('reconcilePartition: scenarios', () => {
       {offset: 7n, rows: 1n, deadLetters: 2n},
     ])
     expect(report.rows).toBe(11n)
+  })
+
+  it('a record dead-lettered twice (a crash before the commit, a second group) is accounted for once, not a duplicate', () => {
+    const report = reconcilePartition(facts({logEnd: 5, committed: 5, rows: [0, 1, 3, 4], deadLetters: [2, 2, 2]}))
+    expect(report).toMatchObject({ok: true, duplicates: [], deadLetters: 1n, repeatedDeadLetters: 2n, missing: []})
   })
 
   it('superseded records (event id stored at another offset) are accounted for, not missing', () => {
@@ -327,7 +332,7 @@ describe('reconcilePartition: properties against a per-offset model', () => {
     )
   })
 
-  it('duplicates are the offsets of [start, log end) claimed twice or more; orphans the impossible ones', () => {
+  it('duplicates are the offsets of [start, log end) claimed by two rows or a row and a dead letter; orphans the impossible ones', () => {
     fc.assert(
       fc.property(scenario, (s) => {
         const report = reconcilePartition(facts(s))
@@ -336,10 +341,12 @@ describe('reconcilePartition: properties against a per-offset model', () => {
         for (const o of s.rows) claims.set(o, {rows: (claims.get(o)?.rows ?? 0) + 1, letters: claims.get(o)?.letters ?? 0})
         for (const o of s.deadLetters) claims.set(o, {rows: claims.get(o)?.rows ?? 0, letters: (claims.get(o)?.letters ?? 0) + 1})
         const expected = [...claims.entries()]
-          .filter(([o, c]) => o >= from && o < s.logEnd && c.rows + c.letters >= 2)
+          .filter(([o, c]) => o >= from && o < s.logEnd && (c.rows >= 2 || (c.rows >= 1 && c.letters >= 1)))
           .sort(([a], [b]) => a - b)
           .map(([o, c]) => ({offset: BigInt(o), rows: BigInt(c.rows), deadLetters: BigInt(c.letters)}))
         expect(report.duplicates).toEqual(expected)
+        const repeated = [...claims.entries()].filter(([o, c]) => o >= from && o < s.logEnd && c.rows === 0 && c.letters >= 2).reduce((sum, [, c]) => sum + c.letters - 1, 0)
+        expect(report.repeatedDeadLetters).toBe(BigInt(repeated))
 
         const orphanRows = s.rows.filter((o) => o < 0 || o >= s.logEnd).length
         const orphanLetters = s.deadLetters.filter((o) => o >= s.logEnd).length
