@@ -16,7 +16,7 @@
  *    (exit 0 expected), then --runs times after deleting --delete rows spread over the table
  *    (exit 1 expected, naming exactly those offsets; every one of them is read back from Kafka
  *    and its event id looked up, the path a real gap takes).
- * The table is printed and appended to bench/results/<date>-integrity.md; topic, group and rows
+ * The table and the EXPLAIN (ANALYZE, BUFFERS) plan of the islands query are printed and appended to bench/results/<date>-integrity.md; topic, group and rows
  * are removed afterwards unless --keep.
  */
 import {spawn} from 'node:child_process'
@@ -26,6 +26,7 @@ import {parseArgs} from 'node:util'
 
 import {Kafka, logLevel} from 'kafkajs'
 
+import {INT64_MAX, islandsQuery} from '../src/lib/integrity/pg-islands.js'
 import {createPgPool} from '../src/lib/postgres/pool.js'
 import {fmt, load, log, produceFast} from './lib/harness.js'
 
@@ -86,6 +87,7 @@ async function timeIntegrity(label: string): Promise<Run> {
 const admin = kafka.admin()
 await admin.connect()
 const runs: Run[] = []
+let plan: string | undefined
 try {
   await admin.createTopics({waitForLeaders: true, topics: [{topic, numPartitions: P, replicationFactor: 1}, {topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1}]})
   await produceFast(
@@ -125,6 +127,10 @@ try {
   await pool.query('VACUUM (ANALYZE) pipeline.events')
   log(`loaded ${fmt(N)} rows into pipeline.events in ${((Date.now() - loadStarted) / 1000).toFixed(1)} s (load ${load()})`)
 
+  // The plan of the islands query for one partition: an index-only scan in offset order.
+  const explained = await pool.query<{'QUERY PLAN': string}>(`EXPLAIN (ANALYZE, BUFFERS) ${islandsQuery('events')}`, [topic, [0], ['0'], [INT64_MAX.toString()]])
+  plan = explained.rows.map((row) => row['QUERY PLAN']).join('\n')
+
   for (let i = 0; i < RUNS; i++) runs.push(await timeIntegrity(`clean, run ${i + 1}`))
   if (DELETE > 0) {
     const step = Math.max(1, Math.floor(N / DELETE))
@@ -154,6 +160,12 @@ const lines = [
   '| run | seconds | exit | offsets checked | missing | < 10 s |',
   '|---|---:|---:|---:|---:|---|',
   ...runs.map((r) => `| ${r.label} | ${r.seconds.toFixed(2)} | ${r.code} | ${fmt(r.checked)} | ${fmt(r.missing)} | ${r.seconds < 10 ? 'yes' : 'NO'} |`),
+  '',
+  `Plan of the islands query for partition 0 (${fmt(Math.ceil(N / P))} rows), EXPLAIN (ANALYZE, BUFFERS):`,
+  '',
+  '```',
+  plan ?? '(not reached)',
+  '```',
   '',
 ]
 process.stdout.write(`${lines.join('\n')}\n`)

@@ -16,8 +16,9 @@ export default class Integrity extends BaseCommand<typeof Integrity> {
     'For each sink (PostgreSQL pipeline.events, pipeline.logs, BigQuery) and each partition of its topic, checks that ' +
     'every offset from the log start (or the first offset at or after --since) up to the consumer group\'s committed ' +
     'offset is accounted for by exactly one sink row or one dead letter (matched by kpipe.dlq.original.*). Missing ' +
-    'offsets are listed as ranges; an offset claimed twice (a row and a dead letter, two rows of the logs table, two ' +
-    'dead letters; in BigQuery two records with one event id) is a duplicate; a row at an offset that cannot exist ' +
+    'offsets are listed as ranges; an offset claimed twice (a row and a dead letter, two rows of the logs table; in ' +
+    'BigQuery two records with one event id) is a duplicate (a record dead-lettered twice is counted once: dead ' +
+    'letters are written at least once); a row at an offset that cannot exist ' +
     '(beyond the log end, negative, in a partition the topic does not have) is an orphan. In pipeline.events, which ' +
     'keeps one row per event id, a record whose event id is stored at another offset (a producer retry, a replay) is ' +
     'superseded, not missing. What cannot be checked is reported as unchecked, never as good or bad: records deleted ' +
