@@ -54,7 +54,6 @@ export default class Integrity extends BaseCommand<typeof Integrity> {
       sinceMs: flags.since === undefined ? undefined : since(flags.since),
       bigqueryTable: flags.table,
       debug: flags.debug,
-      note: (message) => this.note(message),
     })
     this.log(renderIntegrity(result))
     if (!result.ok) throw new CheckFailedError(verdict(result), {result, hint: 'The table above names each missing range, duplicate and orphan; --json lists them all.'})

@@ -289,4 +289,10 @@ describe('kpipe integrity: BigQuery', () => {
     const report = reportOf(await integrity(['--sink', 'bigquery', '--topic', topic, '--group', group, '--table', 'events', '--json'], env), 0)
     expect(report.sinks[0]).toMatchObject({sink: 'bigquery', ok: true, checkedOffsets: 202, rows: 200, deadLetters: 2, missing: [], duplicates: [], orphans: []})
   }, HEAVY)
+
+  it('exits 2 naming a table that does not exist', async () => {
+    const result = await integrity(['--sink', 'bigquery', '--topic', topic, '--group', group, '--table', 'no_such_table'], env)
+    expect(result.code, result.stderr).toBe(2)
+    expect(result.stderr).toContain(`The BigQuery table ${project}.${dataset}.no_such_table does not exist`)
+  })
 })

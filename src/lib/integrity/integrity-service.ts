@@ -70,7 +70,6 @@ export interface IntegrityOptions {
   /** PostgreSQL schema; `pipeline` unless a benchmark asks for another. */
   schema?: string
   debug?: boolean
-  note?(message: string): void
 }
 
 export type IntegrityResult = IntegrityJson
@@ -93,7 +92,6 @@ export async function checkIntegrity(options: IntegrityOptions): Promise<Integri
       } catch (error) {
         if (!(error instanceof Skip)) throw error
         skipped.push({sink: target.sink, reason: error.message})
-        options.note?.(`Skipped ${target.sink}: ${error.message}`)
       }
     }
   } catch (error) {
@@ -272,17 +270,22 @@ async function bigqueryRowsOf(target: IntegrityTarget, options: IntegrityOptions
   const {bigquery: config} = options.config
   const table = checkTable(options.bigqueryTable)
   const bigquery = createBigQuery(config)
+  const missing = () => {
+    const message = `the BigQuery table ${config.project}.${config.dataset}.${table} does not exist`
+    if (!target.explicit) return new Skip(message)
+    return new ConfigError(`The BigQuery table ${config.project}.${config.dataset}.${table} does not exist.`, {
+      hint: 'Name the dataset and table the analytics worker writes (--bq-dataset, --table).',
+    })
+  }
   try {
+    // Asked first: a query naming a missing table fails as a bad query, not as "not found".
+    const [exists] = await bigquery.dataset(config.dataset).table(table).exists()
+    if (!exists) throw missing()
     const found = await bigQueryRows(bigquery, {project: config.project, dataset: config.dataset, table}, target.topic)
     return {islands: found.islands, duplicates: new Map(), rawCopies: found.rawCopies, eventIdDuplicates: found.eventIdDuplicates}
   } catch (error) {
-    if (httpStatus(error) === 404) {
-      const message = `the BigQuery table ${config.project}.${config.dataset}.${table} does not exist`
-      if (!target.explicit) throw new Skip(message)
-      throw new ConfigError(`The BigQuery table ${config.project}.${config.dataset}.${table} does not exist.`, {
-        hint: 'Name the dataset and table the analytics worker writes (--bq-dataset, --table).',
-      })
-    }
+    if (error instanceof Skip || error instanceof KpipeError) throw error
+    if (httpStatus(error) === 404) throw missing()
     throw bigqueryDependencyError(error, config.endpoint) ?? error
   }
 }
