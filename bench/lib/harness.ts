@@ -71,14 +71,15 @@ export function exited(child: ChildProcess): Promise<number | null> {
 
 /**
  * Produces `count` messages fast: batches of 5,000, 4 in flight, acks=1. Returns the average
- * value size in bytes.
+ * value size in bytes. Batches in flight may land out of order; `inFlight: 1` keeps each
+ * partition's records in the order given (a benchmark that predicts offsets needs it).
  */
 export async function produceFast(
   kafka: Kafka,
   topic: string,
   count: number,
   toMessage: (i: number) => Message,
-  options: {compression?: CompressionTypes; label?: string} = {},
+  options: {compression?: CompressionTypes; label?: string; inFlight?: number} = {},
 ): Promise<number> {
   const producer = kafka.producer({allowAutoTopicCreation: false})
   await producer.connect()
@@ -94,7 +95,7 @@ export async function produceFast(
       messages.push(m)
     }
     inFlight.push(producer.send({topic, acks: 1, compression: options.compression, messages}))
-    if (inFlight.length >= 4) await inFlight.shift()
+    if (inFlight.length >= (options.inFlight ?? 4)) await inFlight.shift()
   }
   await Promise.all(inFlight)
   await producer.disconnect()
