@@ -1,6 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
+import {evaluateHealth, healthHeadline, summarizeHealth} from '../lib/health/cluster-health.js'
+import {sampleCluster} from '../lib/health/sample.js'
 import {CheckFailedError, UsageError} from '../lib/errors.js'
 import {durationFlag, kafkaFlags, metricsFlags} from '../lib/flags.js'
 import {type LagSelection} from '../lib/lag/lag-sampler.js'
@@ -126,7 +128,13 @@ export default class Lag extends BaseCommand<typeof Lag> {
     const flags = this.flags
     if (process.stdout.isTTY && !this.jsonEnabled()) {
       const {runLagDashboard} = await import('../ui/lag/run-dashboard.js')
-      await runLagDashboard(source, {intervalMs: flags.interval, signal: controller.signal, onlyLagging: flags['only-lagging'], brokers: this.kpipeConfig.config.kafka.brokers})
+      const {kafka} = this.kpipeConfig.config
+      // The header's cluster line: the same checks as kpipe health, without its rate sample.
+      const health = async () => {
+        const summary = summarizeHealth(evaluateHealth(await sampleCluster({kafka, sampleMs: 0})))
+        return {text: healthHeadline(summary), ok: summary.ok}
+      }
+      await runLagDashboard(source, {intervalMs: flags.interval, signal: controller.signal, onlyLagging: flags['only-lagging'], brokers: kafka.brokers, health})
       return
     }
     // Not a terminal: one snapshot per interval, for a pipe or a log file.

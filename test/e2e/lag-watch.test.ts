@@ -73,6 +73,8 @@ describe('kpipe lag --watch in a terminal', () => {
   it('shows the groups, their lag and a sparkline; the worst group first and selected', async () => {
     const text = await waitForScreen(new RegExp(`polled[\\s\\S]*${busy.slice(0, 20)}`))
     expect(text).toMatch(/kpipe lag .* 2 groups, 1 lagging/)
+    // The header's health line, from the same checks as kpipe health (one broker, healthy).
+    await waitForScreen(/cluster healthy: 1 broker, controller \d+/)
     // The group with lag and nobody consuming it: ERR, lag 87, partitions STOP.
     expect(text).toMatch(new RegExp(`› ERR\\s+${busy.slice(0, 20)}\\S*\\s+Empty\\s+0\\s+87`))
     expect(text).toMatch(new RegExp(`OK\\s+${idle.slice(0, 20)}\\S*\\s+Empty\\s+0\\s+0`))
