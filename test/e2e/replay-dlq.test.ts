@@ -10,7 +10,7 @@ import type pg from 'pg'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {deadLetterMessage} from '../../src/lib/dlq/dead-letter.js'
-import {replayTransactionalId} from '../../src/lib/dlq/replay-model.js'
+import {replayTransactionalId, type ReplaySummary} from '../../src/lib/dlq/replay-model.js'
 import type {ErrorClass} from '../../src/lib/workers/types.js'
 import {binRun, json, repoRoot, runCli} from '../helpers/cli.js'
 import {
@@ -28,21 +28,7 @@ import {
   waitUntil,
 } from '../integration/workers/helpers.js'
 
-interface ReplayJson {
-  dryRun: boolean
-  read: number
-  replayed: number
-  parked: number
-  skipped: number
-  alreadyDone: number
-  unroutable: number
-  byErrorClass: Record<string, number>
-  byOriginalTopic: Record<string, number>
-  byDialect: Record<string, number>
-  samples: {key: string | null; errorMessage: string; valuePreview: string | null; originalTopic: string | null}[]
-  stoppedBy: string
-  group: string
-}
+type ReplayJson = ReplaySummary
 
 interface ReadRecord {
   partition: number

@@ -6,6 +6,7 @@
  */
 import type {IHeaders} from 'kafkajs'
 
+import type {SourceRecord} from '../workers/types.js'
 import {DLQ_HEADER_PREFIX, DLQ_HEADERS} from './dead-letter.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -44,17 +45,8 @@ export const REPLAY_HEADERS = {
   parkedReason: 'kpipe.replay.parked.reason',
 } as const
 
-/** A dead letter as read from the dead-letter topic. */
-export interface DeadLetterRecord {
-  topic: string
-  partition: number
-  offset: string
-  key: Buffer | null
-  value: Buffer | null
-  headers: IHeaders
-  /** Kafka timestamp of the dead letter, ms since the epoch, decimal (kafkajs' form). */
-  timestamp: string
-}
+/** A dead letter as read from the dead-letter topic: a record like any other (workers/types.ts). */
+export type DeadLetterRecord = SourceRecord
 
 /** A dead letter in one shape, whoever wrote it. */
 export interface NormalisedDeadLetter {
