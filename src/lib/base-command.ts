@@ -54,6 +54,19 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return this.flags.config as string | undefined
   }
 
+  /**
+   * Pretty JSON on stdout. oclif tokenizes the document to colour it even when stdout is a pipe,
+   * which takes seconds for a large one (lag --json over 30,000 partitions: 1.7 s of 2.5 s): a
+   * pipe or a file gets JSON.stringify's output, a terminal oclif's coloured one.
+   */
+  protected override logJson(json: unknown): void {
+    if (process.stdout.isTTY) {
+      super.logJson(json)
+      return
+    }
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+  }
+
   /** Talk for humans: stderr, so stdout stays data; silent under --json. */
   protected note(message: string): void {
     this.logToStderr(message)
