@@ -127,6 +127,9 @@ export default class Lag extends BaseCommand<typeof Lag> {
   private async watch(source: LagSource, controller: AbortController): Promise<void> {
     const flags = this.flags
     if (process.stdout.isTTY && !this.jsonEnabled()) {
+      // React's development build (the default without NODE_ENV) costs several times the CPU per
+      // frame; the dashboard is loaded here, after this, so React reads it.
+      process.env.NODE_ENV ??= 'production'
       const {runLagDashboard} = await import('../ui/lag/run-dashboard.js')
       const {kafka} = this.kpipeConfig.config
       // The header's cluster line: the same checks as kpipe health, without its rate sample.
