@@ -5,7 +5,7 @@
  * views out, no clock and no Kafka, so `lag`, `lag --sample`, `--watch` and `--serve` share it and
  * the tests drive it with made-up samples.
  */
-import type {LagSample, SampledGroup} from './lag-sampler.js'
+import type {LagSample, SampledGroup, SampledPartition} from './lag-sampler.js'
 import {
   addPoint,
   type Breach,
@@ -99,21 +99,22 @@ export class LagTracker {
 
   update(sample: LagSample): LagView {
     const now = sample.sampledAtMs
+    const offsets = new Map<string, SampledPartition>()
     // One lookup table per topic-partition, shared by every group reading it.
     for (const [topic, partitions] of sample.topics) {
       for (const p of partitions) {
         const key = `${topic}\u0000${p.partition}`
+        offsets.set(key, p)
         let table = this.tables.get(key) ?? emptyLookupTable()
         if (logEndWentBackwards(table, p.logEndOffset)) table = emptyLookupTable()
         this.tables.set(key, addPoint(table, {offset: p.logEndOffset, timeMs: now}))
       }
     }
-    const groups = sample.groups.map((g) => this.groupView(g, sample))
+    const groups = sample.groups.map((g) => this.groupView(g, now, offsets))
     return {sampledAtMs: now, groups, missingTopics: sample.missingTopics}
   }
 
-  private groupView(group: SampledGroup, sample: LagSample): GroupView {
-    const now = sample.sampledAtMs
+  private groupView(group: SampledGroup, now: number, logOffsets: ReadonlyMap<string, SampledPartition>): GroupView {
     const owners = new Map<string, MemberReport>()
     for (const m of group.members) for (const p of m.partitions) owners.set(`${p.topic}\u0000${p.partition}`, m)
     const rebalancing = REBALANCING.has(group.state)
@@ -121,9 +122,9 @@ export class LagTracker {
     const inputs: Parameters<typeof groupReport>[0]['partitions'][number][] = []
 
     for (const commit of group.commits) {
-      const offsets = sample.topics.get(commit.topic)?.find((p) => p.partition === commit.partition)
-      if (offsets === undefined) continue // a deleted topic: listed in missingTopics
       const tpKey = `${commit.topic}\u0000${commit.partition}`
+      const offsets = logOffsets.get(tpKey)
+      if (offsets === undefined) continue // a deleted topic: listed in missingTopics
       const key = `${group.group}\u0000${tpKey}`
       const position = {topic: commit.topic, partition: commit.partition, committedOffset: commit.committedOffset, logStartOffset: offsets.logStartOffset, logEndOffset: offsets.logEndOffset}
       const {lag} = partitionLag(position)
