@@ -133,6 +133,34 @@ describe('kpipe lag on a quiet group', () => {
   })
 })
 
+describe('kpipe lag reads the exact time lag in one run', () => {
+  it('the age of the record at the committed offset, so --max-time-lag works without --sample', async () => {
+    const t = uniqueName('lag-age')
+    topics.push(t)
+    await createTopics(t, 2)
+    const tenMinutesAgo = Date.now() - 600_000
+    // Partition 0: the group is behind on records written ten minutes ago; partition 1: caught up.
+    await produce(t, [
+      ...Array.from({length: 5}, (_, i) => ({partition: 0, value: `old-${i}`, timestamp: String(tenMinutesAgo + i)})),
+      ...Array.from({length: 5}, (_, i) => ({partition: 0, value: `new-${i}`})),
+      ...Array.from({length: 3}, (_, i) => ({partition: 1, value: `p1-${i}`})),
+    ])
+    const group = uniqueName('lag-age-g')
+    await commit(group, t, [2, 3])
+    const started = Date.now()
+    const result = await runCli(['lag', '--group', group, '--max-time-lag', '5m', '--json'])
+    expect(result.code, result.stderr).toBe(1)
+    const doc = json<LagJson>(result)
+    const [behind, caughtUp] = doc.groups[0]!.partitions
+    expect(behind, JSON.stringify(doc.groups[0])).toMatchObject({partition: 0, committedOffset: 2, lag: 8})
+    // The record at offset 2 was written at tenMinutesAgo + 2.
+    expect(behind!.timeLagMs!).toBeGreaterThanOrEqual(started - (tenMinutesAgo + 2) - 1000)
+    expect(behind!.timeLagMs!).toBeLessThanOrEqual(Date.now() - (tenMinutesAgo + 2))
+    expect(caughtUp).toMatchObject({partition: 1, lag: 0, timeLagMs: 0})
+    expect(doc.breaches).toEqual([expect.objectContaining({group, topic: t, partition: 0, what: 'timeLag', limit: 300_000})])
+  })
+})
+
 describe('kpipe lag flags data lost to retention', () => {
   it('a committed offset below the log start is dataLost, with the records deleted unread', async () => {
     const t = uniqueName('lag-lost')

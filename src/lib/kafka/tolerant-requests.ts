@@ -37,8 +37,9 @@ interface RawCluster {
   brokerPool: {seedBroker?: RawBroker}
 }
 
-const apiKeys = require('kafkajs/src/protocol/requests/apiKeys') as Record<'Metadata' | 'ListOffsets' | 'DescribeConfigs', number>
-const {requests} = require('kafkajs/src/protocol/requests') as {requests: Record<'Metadata' | 'ListOffsets' | 'DescribeConfigs', ProtocolDefinition>}
+type ApiName = 'Metadata' | 'ListOffsets' | 'DescribeConfigs' | 'Fetch'
+const apiKeys = require('kafkajs/src/protocol/requests/apiKeys') as Record<ApiName, number>
+const {requests} = require('kafkajs/src/protocol/requests') as {requests: Record<ApiName, ProtocolDefinition>}
 
 // ---------------------------------------------------------------------------------------------
 // Decoded answers (the fields kpipe reads)
@@ -57,6 +58,10 @@ export interface MetadataAnswer {
 
 export interface ListOffsetsAnswer {
   responses: {topic: string; partitions: {partition: number; errorCode: number; offset?: string; offsets?: string[]}[]}[]
+}
+
+export interface FetchAnswer {
+  responses: {topicName: string; partitions: {partition: number; errorCode: number; messages: {offset: string; timestamp: string}[]}[]}[]
 }
 
 export interface DescribeConfigsAnswer {
@@ -119,6 +124,37 @@ export class BrokerLink {
         offset: p.errorCode === 0 ? (p.offset ?? p.offsets?.at(-1) ?? null) : null,
       })),
     )
+  }
+
+  /**
+   * The timestamp of the first record at or after each position, from one Fetch request (read
+   * committed, no waiting): null for a partition with an error or nothing there. This broker must
+   * lead the partitions asked for; kafkajs has no group-less read (no assign()) to do it with.
+   */
+  async recordTimestamps(positions: {topic: string; partition: number; offset: bigint}[]): Promise<Map<string, number | null>> {
+    const byTopic = new Map<string, {partition: number; fetchOffset: string; maxBytes: number}[]>()
+    for (const p of positions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), {partition: p.partition, fetchOffset: p.offset.toString(), maxBytes: 16_384}])
+    const answer = await this.send<FetchAnswer>(apiKeys.Fetch, requests.Fetch, {
+      replicaId: -1,
+      isolationLevel: 1,
+      maxWaitTime: 0,
+      minBytes: 0,
+      maxBytes: 4 * 1024 * 1024,
+      topics: [...byTopic].map(([topic, partitions]) => ({topic, partitions})),
+    })
+    const wanted = new Map(positions.map((p) => [`${p.topic}\u0000${p.partition}`, p.offset]))
+    const found = new Map<string, number | null>()
+    for (const r of answer.responses) {
+      for (const p of r.partitions) {
+        const key = `${r.topicName}\u0000${p.partition}`
+        const from = wanted.get(key)
+        // A fetch returns whole batches: the first record may sit before the position asked for.
+        const record = p.errorCode === 0 && from !== undefined ? p.messages.find((m) => BigInt(m.offset) >= from) : undefined
+        const time = record === undefined ? Number.NaN : Number(record.timestamp)
+        found.set(key, Number.isFinite(time) && time > 0 ? time : null)
+      }
+    }
+    return found
   }
 
   /** One DescribeConfigs request; a resource's error stays in the answer. */

@@ -30,6 +30,8 @@ export interface SampledCommit {
   partition: number
   /** null: the group has the partition assigned but never committed on it. */
   committedOffset: bigint | null
+  /** The timestamp of the record at the committed offset, when it was read (lagging partitions). */
+  committedRecordTimeMs?: number
 }
 
 export interface SampledGroup {

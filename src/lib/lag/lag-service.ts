@@ -8,7 +8,9 @@ import type {Admin} from 'kafkajs'
 import type {KpipeConfig} from '../config.js'
 import {kafkaDependencyError} from '../error-classify.js'
 import {createKafka} from '../kafka/client.js'
-import {isUnknownTopic, type LagSelection, sampleLag} from './lag-sampler.js'
+import {BrokerLink} from '../kafka/tolerant-requests.js'
+import {registerCompressionCodecs} from '../workers/codecs.js'
+import {isUnknownTopic, type LagSample, type LagSelection, type SampledPartition, sampleLag} from './lag-sampler.js'
 import {LagTracker, type LagView, type TrackerOptions} from './lag-tracker.js'
 
 export interface LagSource {
@@ -32,10 +34,16 @@ export async function openLagSource(kafka: KpipeConfig['kafka'], selection: LagS
   }
   let admin = await connect()
   const tracker = new LagTracker(options)
+  const recordTimes = new CommittedRecordTimes(kafka, options.debug === true)
+  const sample = async (): Promise<LagSample> => {
+    const s = await sampleLag(admin, selection)
+    await recordTimes.attach(s)
+    return s
+  }
   return {
     async poll() {
       try {
-        return tracker.update(await sampleLag(admin, selection))
+        return tracker.update(await sample())
       } catch (error) {
         if (!isUnknownTopic(error)) throw kafkaDependencyError(error) ?? error
         // A topic deleted between two polls stays in kafkajs' metadata targets and fails every
@@ -43,7 +51,7 @@ export async function openLagSource(kafka: KpipeConfig['kafka'], selection: LagS
         await admin.disconnect().catch(() => undefined)
         admin = await connect()
         try {
-          return tracker.update(await sampleLag(admin, selection))
+          return tracker.update(await sample())
         } catch (retryError) {
           throw kafkaDependencyError(retryError) ?? retryError
         }
@@ -51,6 +59,104 @@ export async function openLagSource(kafka: KpipeConfig['kafka'], selection: LagS
     },
     close: () => admin.disconnect().catch(() => undefined),
   }
+}
+
+/**
+ * The exact time lag's input: the timestamp of the record at each lagging partition's committed
+ * offset, read from its leader (a small Fetch, 256 KiB at most per partition). Cached by position,
+ * so a committed offset that has not moved is not read again; a failure leaves the times unknown
+ * (the estimate is used) rather than failing the poll.
+ */
+class CommittedRecordTimes {
+  private cache = new Map<string, number | null>()
+
+  constructor(
+    private readonly kafka: KpipeConfig['kafka'],
+    private readonly debug: boolean,
+  ) {}
+
+  async attach(sample: LagSample): Promise<void> {
+    const wanted = new Map<string, {topic: string; partition: number; offset: bigint}>()
+    const logs = new Map<string, SampledPartition>()
+    for (const [topic, partitions] of sample.topics) for (const p of partitions) logs.set(`${topic}\u0000${p.partition}`, p)
+    for (const g of sample.groups) {
+      for (const c of g.commits) {
+        const log = logs.get(`${c.topic}\u0000${c.partition}`)
+        if (c.committedOffset === null || log === undefined) continue
+        if (c.committedOffset >= log.logEndOffset || c.committedOffset < log.logStartOffset) continue
+        wanted.set(`${c.topic}\u0000${c.partition}\u0000${c.committedOffset}`, {topic: c.topic, partition: c.partition, offset: c.committedOffset})
+      }
+    }
+    const missing = [...wanted].filter(([key]) => !this.cache.has(key)).map(([, position]) => position)
+    if (missing.length > 0) {
+      try {
+        await this.read(missing)
+      } catch (error) {
+        if (this.debug) process.stderr.write(`[kpipe lag] record times unavailable: ${(error as Error).message}\n`)
+      }
+    }
+    // Keep only what this sample needs: the cache stays as small as the set of lagging partitions.
+    for (const key of this.cache.keys()) if (!wanted.has(key)) this.cache.delete(key)
+    for (const g of sample.groups) {
+      for (const c of g.commits) {
+        const time = c.committedOffset === null ? undefined : this.cache.get(`${c.topic}\u0000${c.partition}\u0000${c.committedOffset}`)
+        if (typeof time === 'number') c.committedRecordTimeMs = time
+      }
+    }
+  }
+
+  private async read(positions: {topic: string; partition: number; offset: bigint}[]): Promise<void> {
+    registerCompressionCodecs() // the batches may be snappy, lz4 or zstd
+    const bootstrap = await BrokerLink.connect(this.kafka)
+    let metadata: Awaited<ReturnType<BrokerLink['metadata']>>
+    try {
+      metadata = await bootstrap.metadata([...new Set(positions.map((p) => p.topic))])
+    } finally {
+      await bootstrap.close()
+    }
+    const leaders = new Map<string, number>()
+    for (const t of metadata.topicMetadata) for (const p of t.partitionMetadata) if (p.leader >= 0) leaders.set(`${t.topic}\u0000${p.partitionId}`, p.leader)
+    const addresses = new Map(metadata.brokers.map((b) => [b.nodeId, `${b.host}:${b.port}`]))
+    const byLeader = new Map<number, typeof positions>()
+    for (const p of positions) {
+      const leader = leaders.get(`${p.topic}\u0000${p.partition}`)
+      if (leader === undefined || !addresses.has(leader)) continue // no leader: stays unknown
+      byLeader.set(leader, [...(byLeader.get(leader) ?? []), p])
+    }
+    await Promise.all(
+      [...byLeader].map(async ([leader, list]) => {
+        const link = await BrokerLink.connect(this.kafka, {brokers: [addresses.get(leader)!]})
+        try {
+          // A Fetch names a partition once: several offsets of one partition (several groups
+          // behind on it) go in successive requests, 32 partitions a request.
+          for (const chunk of fetchRounds(list, 32)) {
+            const times = await link.recordTimestamps(chunk)
+            for (const p of chunk) this.cache.set(`${p.topic}\u0000${p.partition}\u0000${p.offset}`, times.get(`${p.topic}\u0000${p.partition}`) ?? null)
+          }
+        } finally {
+          await link.close()
+        }
+      }),
+    )
+  }
+}
+
+/** Splits positions into requests in which each partition appears at most once, `size` at most. */
+export function fetchRounds<T extends {topic: string; partition: number}>(positions: readonly T[], size: number): T[][] {
+  const rounds: T[][] = []
+  const seen: Set<string>[] = []
+  for (const p of positions) {
+    const key = `${p.topic}\u0000${p.partition}`
+    let i = 0
+    while (i < rounds.length && (seen[i]!.has(key) || rounds[i]!.length >= size)) i++
+    if (i === rounds.length) {
+      rounds.push([])
+      seen.push(new Set())
+    }
+    rounds[i]!.push(p)
+    seen[i]!.add(key)
+  }
+  return rounds
 }
 
 export interface PollLoopOptions {

@@ -148,7 +148,9 @@ export class LagTracker {
         stallAfterMs: this.options.stallAfterMs,
       })
       const table = this.tables.get(tpKey) ?? emptyLookupTable()
-      const timeLagMs = lag === 0n ? 0 : estimateTimeLagMs(table, commit.committedOffset, now)
+      // Exact when the record at the committed offset was read (its age), else estimated.
+      const exact = commit.committedRecordTimeMs
+      const timeLagMs = lag === 0n ? 0 : exact !== undefined ? Math.max(0, now - exact) : estimateTimeLagMs(table, commit.committedOffset, now)
       const rates = partitionRates(state.positions, this.options.rateWindowMs)
       extras.set(tpKey, {
         productionPerSec: rates.productionPerSec,

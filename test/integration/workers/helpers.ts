@@ -115,7 +115,9 @@ export function poisonMessages(scope: string, count: number, maxBytes: number): 
 
 /** Produces messages in order (each list element keeps its position), in sendBatch chunks. */
 export async function produce(topic: string, messages: Message[], options: {compression?: CompressionTypes; chunk?: number} = {}): Promise<void> {
-  const producer = kafka.producer({allowAutoTopicCreation: false})
+  // Idempotent: on a loaded machine a send can time out after the broker wrote it, and a plain
+  // producer's retry would then write it twice, changing the offsets a test expects.
+  const producer = kafka.producer({allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1})
   await producer.connect()
   try {
     const chunk = options.chunk ?? 2000
