@@ -21,8 +21,8 @@ export default class Lag extends BaseCommand<typeof Lag> {
   static override description =
     'Without a group flag, every consumer group. For each group: its state and members, and per partition the ' +
     'committed offset, the log start and end offsets, the lag (end − committed, "-" without a commit), the time lag ' +
-    '(how long ago the log end stood at the committed offset; 0 when caught up, estimated from the samples, "-" until ' +
-    'two samples exist) and a status by Burrow\'s rules: OK, WARN (lag not decreasing), STALL (offset not moving while ' +
+    '(the age of the record at the committed offset, read from Kafka; estimated from the samples where it cannot be ' +
+    'read; 0 when caught up, "-" when unknown) and a status by Burrow\'s rules: OK, WARN (lag not decreasing), STALL (offset not moving while ' +
     'consumed), STOP (lag that no member consumes), REWIND (offset went back). A group is OK, WARN, ERR (any partition ' +
     'STOP, STALL or REWIND) or NOTFOUND. A committed offset below the log start is flagged LOST: retention deleted records ' +
     'the group never read. --sample 30s polls for that long so rates, catch-up time and status come out of one run (for ' +
