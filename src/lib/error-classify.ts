@@ -136,6 +136,13 @@ function kafkaRefusal(type: string, message: string, cause: unknown): KpipeError
       cause,
     })
   }
+  if (type === 'LEADER_NOT_AVAILABLE' || type === 'NOT_LEADER_FOR_PARTITION' || type === 'NOT_LEADER_OR_FOLLOWER') {
+    // kafkajs 2.2 fails a whole metadata request on one leaderless partition (tulios/kafkajs#639).
+    return new DependencyError('kafka', `Kafka has a partition without a leader, and its client cannot read the cluster's metadata meanwhile (${reason}).`, {
+      hint: 'Run kpipe health: it reads the cluster without that client and names the offline partitions and missing brokers.',
+      cause,
+    })
+  }
   if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') {
     return new ConfigError(`Kafka refused a record batch as too large (${reason}).`, {
       hint: "Raise the topic's max.message.bytes (kpipe topic create --config max.message.bytes=…, or in kpipe.yaml), or send smaller records.",

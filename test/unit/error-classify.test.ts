@@ -154,6 +154,8 @@ describe('classifyError: operator mistakes are not bugs', () => {
     ['CLUSTER_AUTHORIZATION_FAILED', 3, /not authorised/],
     ['UNKNOWN_TOPIC_OR_PARTITION', 2, /no such topic/],
     ['POLICY_VIOLATION', 2, /refused the request/],
+    ['LEADER_NOT_AVAILABLE', 3, /partition without a leader/],
+    ['NOT_LEADER_OR_FOLLOWER', 3, /partition without a leader/],
   ])('a broker refusing with %s (wrapped as kafkajs does) is exit %i', (type, exitCode, message) => {
     const protocol = Object.assign(new Error('The broker says no'), {name: 'KafkaJSProtocolError', type, retriable: false})
     const wrapped = kafkaError('KafkaJSNonRetriableError', 'The broker says no', protocol)
