@@ -49,6 +49,7 @@ describe('kpipe health on a private three-node cluster', () => {
   const replicated = 'health-replicated' // RF 3, min.insync.replicas 2 (the cluster default)
   const strict = 'health-strict' // RF 3, min.insync.replicas 3: one broker down and acks=all fails
   const single = 'health-single' // RF 1 on broker 3: offline while it is down
+  const lagGroup = 'health-lag-group'
 
   beforeAll(async () => {
     cluster = await startPrivateKafkaCluster({properties: {'replica.lag.time.max.ms': '2000'}})
@@ -64,6 +65,9 @@ describe('kpipe health on a private three-node cluster', () => {
           {topic: single, replicaAssignment: [{partition: 0, replicas: [3]}], configEntries: [{name: 'min.insync.replicas', value: '1'}]},
         ],
       })
+      // A consumer group on the replicated and the single-replica topic, for kpipe lag below.
+      await admin.setOffsets({groupId: lagGroup, topic: replicated, partitions: [0, 1, 2, 3, 4, 5].map((partition) => ({partition, offset: '0'}))})
+      await admin.setOffsets({groupId: lagGroup, topic: single, partitions: [{partition: 0, offset: '0'}]})
     } finally {
       await admin.disconnect()
     }
@@ -125,6 +129,17 @@ describe('kpipe health on a private three-node cluster', () => {
     expect(table.stdout).toMatch(/^3\s+-\s+-\s+-\s+MISSING/m)
     expect(table.stdout).toMatch(/error\s+under-replicated\s+Topic health-replicated has 6 under-replicated partitions/)
     expect(table.stdout).toMatch(/cluster UNHEALTHY: 2 of 3 brokers \(missing 3\)/)
+
+    // kpipe lag still answers while a partition has no leader (kafkajs' admin cannot): the other
+    // partitions' lag, the leaderless one named, the group ERR so --fail-on err fails.
+    const lag = await runCli(['lag', '--brokers', c.brokers, '--group', lagGroup, '--json'])
+    expect(lag.code, lag.stderr).toBe(0)
+    const lagDoc = json<{groups: {group: string; status: string; partitions: {topic: string; partition: number; lag: number}[]; unavailablePartitions: {topic: string; partition: number}[]}[]}>(lag)
+    expect(lagDoc.groups[0]).toMatchObject({group: lagGroup, status: 'ERR', unavailablePartitions: [{topic: single, partition: 0, committedOffset: 0}]})
+    expect(lagDoc.groups[0]!.partitions.map((p) => `${p.topic}-${p.partition}`)).toEqual([0, 1, 2, 3, 4, 5].map((i) => `${replicated}-${i}`))
+    const lagFails = await runCli(['lag', '--brokers', c.brokers, '--group', lagGroup, '--fail-on', 'err'])
+    expect(lagFails.code, lagFails.stderr).toBe(1)
+    expect(lagFails.stdout).toMatch(/1 partition\(s\) without a leader, lag unknown: health-single\/0/)
 
     await c.start(3)
     await eventually('every partition is in sync again on all three brokers', allBrokersSee([1, 2, 3], [], inSync))

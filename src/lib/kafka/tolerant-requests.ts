@@ -27,7 +27,23 @@ interface ProtocolDefinition {
   versions: string[]
   protocol: (options: {version: number}) => (args: unknown) => {request: unknown; response: {decode(payload: Buffer): Promise<unknown>}}
 }
-interface RawBroker {
+/** The group requests of kafkajs' Broker: sent to this broker alone, never a metadata refresh. */
+interface RawGroupRequests {
+  listGroups(): Promise<{groups: {groupId: string; protocolType: string}[]}>
+  findGroupCoordinator(args: {groupId: string; coordinatorType: number}): Promise<{coordinator: {nodeId: number; host: string; port: number}}>
+  describeGroups(args: {groupIds: string[]}): Promise<{groups: RawGroupDescription[]}>
+  offsetFetch(args: {groupId: string; topics: []}): Promise<{responses: {topic: string; partitions: {partition: number; offset: string}[]}[]}>
+}
+
+export interface RawGroupDescription {
+  errorCode: number
+  groupId: string
+  state: string
+  protocolType: string
+  members: {memberId: string; clientId: string; clientHost: string; memberAssignment: Buffer}[]
+}
+
+interface RawBroker extends RawGroupRequests {
   lookupRequest(apiKey: number, definition: ProtocolDefinition): (args: unknown) => {request: unknown; response: {decode(payload: Buffer): Promise<unknown>}}
   connectionPool: {send(request: {request: unknown; response: {decode(payload: Buffer): Promise<unknown>; parse(data: unknown): Promise<unknown>}}): Promise<unknown>}
 }
@@ -79,8 +95,9 @@ export const UNKNOWN_TOPIC_OR_PARTITION = 3
 /** kafkajs' ConfigResourceTypes. */
 export const RESOURCE_TOPIC = 2
 export const RESOURCE_BROKER = 4
-/** ListOffsets' "latest" timestamp. */
+/** ListOffsets' "latest" and "earliest" timestamps. */
 const LATEST = -1
+const EARLIEST = -2
 const READ_UNCOMMITTED = 0
 
 // ---------------------------------------------------------------------------------------------
@@ -108,13 +125,19 @@ export class BrokerLink {
   }
 
   /** The latest offset (high watermark) of each partition; a partition error stays in the answer. */
-  async endOffsets(partitions: {topic: string; partition: number}[]): Promise<{topic: string; partition: number; offset: string | null}[]> {
+  endOffsets(partitions: {topic: string; partition: number}[]): Promise<{topic: string; partition: number; offset: string | null}[]> {
+    return this.logOffsets(partitions, 'latest')
+  }
+
+  /** The log start (earliest) or end (latest) offset of each partition this broker leads. */
+  async logOffsets(partitions: {topic: string; partition: number}[], which: 'earliest' | 'latest'): Promise<{topic: string; partition: number; offset: string | null}[]> {
     const byTopic = new Map<string, number[]>()
     for (const p of partitions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition])
+    const timestamp = which === 'latest' ? LATEST : EARLIEST
     const answer = await this.send<ListOffsetsAnswer>(apiKeys.ListOffsets, requests.ListOffsets, {
       replicaId: -1,
       isolationLevel: READ_UNCOMMITTED,
-      topics: [...byTopic].map(([topic, ids]) => ({topic, partitions: ids.map((partition) => ({partition, timestamp: LATEST}))})),
+      topics: [...byTopic].map(([topic, ids]) => ({topic, partitions: ids.map((partition) => ({partition, timestamp}))})),
     })
     return answer.responses.flatMap((r) =>
       r.partitions.map((p) => ({
@@ -155,6 +178,26 @@ export class BrokerLink {
       }
     }
     return found
+  }
+
+  /** The groups this broker coordinates (ListGroups answers only for its own). */
+  async listGroups(): Promise<{groupId: string; protocolType: string}[]> {
+    return (await this.broker.listGroups()).groups
+  }
+
+  /** Where a group's coordinator is (FindCoordinator, asked of this broker). */
+  async findCoordinator(groupId: string): Promise<{nodeId: number; host: string; port: number}> {
+    return (await this.broker.findGroupCoordinator({groupId, coordinatorType: 0})).coordinator
+  }
+
+  /** DescribeGroups; this broker must coordinate the groups. */
+  async describeGroups(groupIds: string[]): Promise<RawGroupDescription[]> {
+    return (await this.broker.describeGroups({groupIds})).groups
+  }
+
+  /** Every committed offset of a group (OffsetFetch without topics); this broker must coordinate it. */
+  async committedOffsets(groupId: string): Promise<{topic: string; partitions: {partition: number; offset: string}[]}[]> {
+    return (await this.broker.offsetFetch({groupId, topics: []})).responses
   }
 
   /** One DescribeConfigs request; a resource's error stays in the answer. */

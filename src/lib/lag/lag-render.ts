@@ -46,6 +46,11 @@ export function groupHeadline(g: GroupView): string {
 
 function groupWarnings(g: GroupView): string[] {
   const lines: string[] = []
+  if (g.unavailable !== undefined) lines.push(`  ! cannot read this group: ${g.unavailable}`)
+  if (g.unavailablePartitions.length > 0) {
+    const list = g.unavailablePartitions.map((p) => `${p.topic}/${p.partition}`).join(', ')
+    lines.push(`  ! ${g.unavailablePartitions.length} partition(s) without a leader, lag unknown: ${list} (kpipe health names the missing brokers)`)
+  }
   const lost = g.partitions.filter((p) => p.dataLost)
   if (lost.length > 0) {
     lines.push(`  ! data lost to retention: ${count(g.lostRecords)} records on ${lost.map((p) => `${p.topic}/${p.partition}`).join(', ')} were deleted before the group read them`)
@@ -78,6 +83,7 @@ export function renderLagReport(view: LagView, breaches: readonly Breach[]): str
     lines.push('')
   }
   if (view.missingTopics.length > 0) lines.push(`Offsets for deleted topics ignored: ${view.missingTopics.join(', ')}`)
+  if (view.unavailablePartitions.length > 0) lines.push(`${view.unavailablePartitions.length} partition(s) have no leader; their offsets are unknown this time.`)
   if (breaches.length > 0) {
     lines.push(`${breaches.length} breach(es):`)
     for (const b of breaches) lines.push(`  ${describeBreach(b)}`)

@@ -1,16 +1,14 @@
 /**
- * The polling service behind `lag --sample`, `--watch` and `--serve`: one long-lived admin client,
- * one sample at a time (a poll never starts before the previous one finished, so a slow cluster
- * slows the refresh instead of piling up requests), each sample turned into a view by the tracker.
+ * The polling service behind `lag --sample`, `--watch` and `--serve`: connections to the brokers
+ * kept across polls, one sample at a time (a poll never starts before the previous one finished,
+ * so a slow cluster slows the refresh instead of piling up requests), each sample turned into a
+ * view by the tracker.
  */
-import type {Admin} from 'kafkajs'
-
 import type {KpipeConfig} from '../config.js'
 import {kafkaDependencyError} from '../error-classify.js'
-import {createKafka} from '../kafka/client.js'
-import {BrokerLink} from '../kafka/tolerant-requests.js'
+import type {BrokerLink} from '../kafka/tolerant-requests.js'
 import {registerCompressionCodecs} from '../workers/codecs.js'
-import {isUnknownTopic, type LagSample, type LagSelection, type SampledPartition, sampleLag} from './lag-sampler.js'
+import {BrokerLinks, type LagSample, type LagSelection, type SampledPartition, sampleLag} from './lag-sampler.js'
 import {LagTracker, type LagView, type TrackerOptions} from './lag-tracker.js'
 
 export interface LagSource {
@@ -19,45 +17,26 @@ export interface LagSource {
 }
 
 export async function openLagSource(kafka: KpipeConfig['kafka'], selection: LagSelection, options: TrackerOptions & {debug?: boolean} = {}): Promise<LagSource> {
-  const connect = async (): Promise<Admin> => {
-    const admin = createKafka(kafka, {
-      debug: options.debug,
-      onLog: options.debug ? (entry) => process.stderr.write(`[kafkajs ${entry.level}] ${entry.namespace}: ${entry.message}\n`) : undefined,
-    }).admin()
-    try {
-      await admin.connect()
-      return admin
-    } catch (error) {
-      await admin.disconnect().catch(() => undefined)
-      throw kafkaDependencyError(error) ?? error
-    }
+  const links = new BrokerLinks(kafka)
+  try {
+    await links.any() // unreachable brokers fail here, before any output
+  } catch (error) {
+    await links.close()
+    throw kafkaDependencyError(error) ?? error
   }
-  let admin = await connect()
   const tracker = new LagTracker(options)
-  const recordTimes = new CommittedRecordTimes(kafka, options.debug === true)
-  const sample = async (): Promise<LagSample> => {
-    const s = await sampleLag(admin, selection)
-    await recordTimes.attach(s)
-    return s
-  }
+  const recordTimes = new CommittedRecordTimes(links, options.debug === true)
   return {
     async poll() {
       try {
-        return tracker.update(await sample())
+        const sample = await sampleLag(links, selection)
+        await recordTimes.attach(sample)
+        return tracker.update(sample)
       } catch (error) {
-        if (!isUnknownTopic(error)) throw kafkaDependencyError(error) ?? error
-        // A topic deleted between two polls stays in kafkajs' metadata targets and fails every
-        // refresh after it; a fresh client forgets it.
-        await admin.disconnect().catch(() => undefined)
-        admin = await connect()
-        try {
-          return tracker.update(await sample())
-        } catch (retryError) {
-          throw kafkaDependencyError(retryError) ?? retryError
-        }
+        throw kafkaDependencyError(error) ?? error
       }
     },
-    close: () => admin.disconnect().catch(() => undefined),
+    close: () => links.close(),
   }
 }
 
@@ -71,7 +50,7 @@ class CommittedRecordTimes {
   private cache = new Map<string, number | null>()
 
   constructor(
-    private readonly kafka: KpipeConfig['kafka'],
+    private readonly links: BrokerLinks,
     private readonly debug: boolean,
   ) {}
 
@@ -107,36 +86,27 @@ class CommittedRecordTimes {
 
   private async read(positions: {topic: string; partition: number; offset: bigint}[]): Promise<void> {
     registerCompressionCodecs() // the batches may be snappy, lz4 or zstd
-    const bootstrap = await BrokerLink.connect(this.kafka)
-    let metadata: Awaited<ReturnType<BrokerLink['metadata']>>
-    try {
-      metadata = await bootstrap.metadata([...new Set(positions.map((p) => p.topic))])
-    } finally {
-      await bootstrap.close()
-    }
+    const metadata = await this.links.onAny((link) => link.metadata([...new Set(positions.map((p) => p.topic))]))
     const leaders = new Map<string, number>()
     for (const t of metadata.topicMetadata) for (const p of t.partitionMetadata) if (p.leader >= 0) leaders.set(`${t.topic}\u0000${p.partitionId}`, p.leader)
     const addresses = new Map(metadata.brokers.map((b) => [b.nodeId, `${b.host}:${b.port}`]))
-    const byLeader = new Map<number, typeof positions>()
+    const byLeader = new Map<string, typeof positions>()
     for (const p of positions) {
-      const leader = leaders.get(`${p.topic}\u0000${p.partition}`)
-      if (leader === undefined || !addresses.has(leader)) continue // no leader: stays unknown
-      byLeader.set(leader, [...(byLeader.get(leader) ?? []), p])
+      const address = addresses.get(leaders.get(`${p.topic}\u0000${p.partition}`) ?? -1)
+      if (address === undefined) continue // no leader: stays unknown
+      byLeader.set(address, [...(byLeader.get(address) ?? []), p])
     }
     await Promise.all(
-      [...byLeader].map(async ([leader, list]) => {
-        const link = await BrokerLink.connect(this.kafka, {brokers: [addresses.get(leader)!]})
-        try {
+      [...byLeader].map(([address, list]) =>
+        this.links.on(address, async (link: BrokerLink) => {
           // A Fetch names a partition once: several offsets of one partition (several groups
           // behind on it) go in successive requests, 32 partitions a request.
           for (const chunk of fetchRounds(list, 32)) {
             const times = await link.recordTimestamps(chunk)
             for (const p of chunk) this.cache.set(`${p.topic}\u0000${p.partition}\u0000${p.offset}`, times.get(`${p.topic}\u0000${p.partition}`) ?? null)
           }
-        } finally {
-          await link.close()
-        }
-      }),
+        }),
+      ),
     )
   }
 }

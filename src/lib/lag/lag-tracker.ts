@@ -62,12 +62,17 @@ export interface GroupView extends Omit<GroupReport, 'partitions'> {
   /** Records deleted by retention before the group read them, over all its partitions. */
   lostRecords: bigint
   lagHistory: number[]
+  /** The group's partitions whose log offsets could not be read (no leader): their lag is unknown. */
+  unavailablePartitions: {topic: string; partition: number; committedOffset: bigint | null}[]
+  /** Why the group itself could not be read (its coordinator is unavailable). */
+  unavailable?: string
 }
 
 export interface LagView {
   sampledAtMs: number
   groups: GroupView[]
   missingTopics: string[]
+  unavailablePartitions: {topic: string; partition: number}[]
 }
 
 interface PartitionState {
@@ -110,11 +115,13 @@ export class LagTracker {
         this.tables.set(key, addPoint(table, {offset: p.logEndOffset, timeMs: now}))
       }
     }
-    const groups = sample.groups.map((g) => this.groupView(g, now, offsets))
-    return {sampledAtMs: now, groups, missingTopics: sample.missingTopics}
+    const unavailable = new Set(sample.unavailablePartitions.map((p) => `${p.topic}\u0000${p.partition}`))
+    const groups = sample.groups.map((g) => this.groupView(g, now, offsets, unavailable))
+    return {sampledAtMs: now, groups, missingTopics: sample.missingTopics, unavailablePartitions: sample.unavailablePartitions}
   }
 
-  private groupView(group: SampledGroup, now: number, logOffsets: ReadonlyMap<string, SampledPartition>): GroupView {
+  private groupView(group: SampledGroup, now: number, logOffsets: ReadonlyMap<string, SampledPartition>, unavailable: ReadonlySet<string>): GroupView {
+    const unavailablePartitions: GroupView['unavailablePartitions'] = []
     const owners = new Map<string, MemberReport>()
     for (const m of group.members) for (const p of m.partitions) owners.set(`${p.topic}\u0000${p.partition}`, m)
     const rebalancing = REBALANCING.has(group.state)
@@ -124,7 +131,11 @@ export class LagTracker {
     for (const commit of group.commits) {
       const tpKey = `${commit.topic}\u0000${commit.partition}`
       const offsets = logOffsets.get(tpKey)
-      if (offsets === undefined) continue // a deleted topic: listed in missingTopics
+      if (offsets === undefined) {
+        // No leader: the lag is unknown. A deleted topic is listed in missingTopics instead.
+        if (unavailable.has(tpKey)) unavailablePartitions.push({topic: commit.topic, partition: commit.partition, committedOffset: commit.committedOffset})
+        continue
+      }
       const key = `${group.group}\u0000${tpKey}`
       const position = {topic: commit.topic, partition: commit.partition, committedOffset: commit.committedOffset, logStartOffset: offsets.logStartOffset, logEndOffset: offsets.logEndOffset}
       const {lag} = partitionLag(position)
@@ -169,8 +180,14 @@ export class LagTracker {
     const consumptionPerSec = sum(partitions.map((p) => p.consumptionPerSec))
     const history = [...(this.groupHistory.get(group.group) ?? []), Number(report.totalLag)].slice(-this.options.historyLength)
     this.groupHistory.set(group.group, history)
+    // A group that cannot be read, or that has partitions nobody can consume from (no leader),
+    // is not keeping up as far as anyone can tell: ERR, so --fail-on err fails in an outage.
+    const status = group.unavailable !== undefined || (unavailablePartitions.length > 0 && report.status !== 'NOTFOUND') ? 'ERR' : report.status
     return {
       ...report,
+      status,
+      unavailablePartitions,
+      ...(group.unavailable === undefined ? {} : {unavailable: group.unavailable}),
       exists: group.exists,
       partitions,
       productionPerSec,
@@ -205,6 +222,7 @@ export function viewBreaches(view: LagView, thresholds: Thresholds, named: reado
 export interface LagViewJson extends LagJson {
   sampledAt: string
   missingTopics: string[]
+  unavailablePartitions: {topic: string; partition: number}[]
 }
 
 const catchUpJson = (c: CatchUp): {catchUpMs: number | null; fallingBehind: boolean} => ({catchUpMs: typeof c === 'number' ? c : null, fallingBehind: c === 'falling-behind'})
@@ -225,6 +243,8 @@ export function lagViewJson(view: LagView, breaches: readonly Breach[]): LagView
         ...catchUpJson(v.catchUp),
         unownedPartitions: v.unownedPartitions,
         lostRecords: offsetToJson(v.lostRecords),
+        unavailablePartitions: v.unavailablePartitions.map((p) => ({topic: p.topic, partition: p.partition, committedOffset: offsetToJson(p.committedOffset)})),
+        unavailable: v.unavailable ?? null,
         partitions: g.partitions.map((p, j) => {
           const pv = v.partitions[j]!
           return {...p, owner: pv.owner, productionPerSec: rate(pv.productionPerSec), consumptionPerSec: rate(pv.consumptionPerSec), ...catchUpJson(pv.catchUp)}
@@ -233,5 +253,6 @@ export function lagViewJson(view: LagView, breaches: readonly Breach[]): LagView
     }),
     breaches: base.breaches,
     missingTopics: view.missingTopics,
+    unavailablePartitions: view.unavailablePartitions,
   }
 }

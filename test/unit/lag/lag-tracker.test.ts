@@ -20,7 +20,7 @@ function group(name: string, commits: [number, bigint | null][], options: Partia
 }
 
 function sample(atMs: number, ends: [bigint, bigint][], groups: SampledGroup[]): LagSample {
-  return {sampledAtMs: atMs, groups, topics: new Map([['orders', ends.map(([logStartOffset, logEndOffset], partition) => ({partition, logStartOffset, logEndOffset}))]]), missingTopics: []}
+  return {sampledAtMs: atMs, groups, topics: new Map([['orders', ends.map(([logStartOffset, logEndOffset], partition) => ({partition, logStartOffset, logEndOffset}))]]), missingTopics: [], unavailablePartitions: []}
 }
 
 describe('polledPartitionStatus', () => {

@@ -38,8 +38,9 @@ export function groupView(group: string, partitions: PartitionView[], overrides:
     unownedPartitions: 0,
     lostRecords: 0n,
     lagHistory: [],
+    unavailablePartitions: [],
     ...overrides,
   }
 }
 
-export const sampleView = (groups: GroupView[], at = 0): LagView => ({sampledAtMs: at, groups, missingTopics: []})
+export const sampleView = (groups: GroupView[], at = 0): LagView => ({sampledAtMs: at, groups, missingTopics: [], unavailablePartitions: []})
