@@ -271,7 +271,8 @@ describe('kpipe worker analytics: crashes, outages and refusals', () => {
     const proxy: TcpProxy = await tcpProxy(ENDPOINT)
     try {
       const port = privatePort()
-      const worker = startWorker(['--topic', topic, '--group', group, '--table', table, '--metrics-port', String(port), '--batch-size', '500'], {
+      // --from-beginning: "latest" may be resolved after the first produce on a loaded machine.
+      const worker = startWorker(['--topic', topic, '--group', group, '--table', table, '--from-beginning', '--metrics-port', String(port), '--batch-size', '500'], {
         KPIPE_BQ_ENDPOINT: `http://127.0.0.1:${proxy.port}`,
       })
       const events = makeEvents(10_000, topic)
@@ -320,7 +321,7 @@ describe('kpipe worker analytics: crashes, outages and refusals', () => {
     const proxy = await failingInsertAllProxy(ENDPOINT)
     try {
       const port = privatePort()
-      const worker = startWorker(['--topic', topic, '--group', group, '--table', table, '--metrics-port', String(port)], {KPIPE_BQ_ENDPOINT: proxy.url})
+      const worker = startWorker(['--topic', topic, '--group', group, '--table', table, '--from-beginning', '--metrics-port', String(port)], {KPIPE_BQ_ENDPOINT: proxy.url})
       await waitUntil(async () => /joined consumer group/.test(worker.stderr()), 60_000, 'the worker to join its group')
       proxy.failInserts = true
       await produce(topic, messagesOf(makeEvents(2000, topic)))

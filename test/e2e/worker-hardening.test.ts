@@ -165,7 +165,9 @@ describe('kpipe worker events: what an operator can trust', () => {
     await createTopicPair(topic)
     const proxy = await tcpProxy(PG_URL)
     proxies.push(proxy)
-    const worker = await startServingWorker(['--topic', topic, '--group', `${topic}-g`, '--no-projections', '--shutdown-timeout', '2s'], {
+    // --from-beginning: the topic is empty until after the join, and without it a loaded machine
+    // can resolve "latest" only after the produce below, so the worker would never see the batch.
+    const worker = await startServingWorker(['--topic', topic, '--group', `${topic}-g`, '--from-beginning', '--no-projections', '--shutdown-timeout', '2s'], {
       KPIPE_PG_URL: proxy.url,
     })
     const {port} = worker
@@ -196,7 +198,8 @@ describe('kpipe worker events: what an operator can trust', () => {
     const database = await createPrivateDatabase()
     try {
       expect((await runCli(['db', 'migrate'], {env: {KPIPE_PG_URL: database.url}})).code).toBe(0)
-      const worker = start(['--topic', topic, '--group', `${topic}-g`, '--metrics-port', '0', '--no-projections'], {KPIPE_PG_URL: database.url})
+      // --from-beginning: "latest" may be resolved after the produce below on a loaded machine.
+      const worker = start(['--topic', topic, '--group', `${topic}-g`, '--from-beginning', '--metrics-port', '0', '--no-projections'], {KPIPE_PG_URL: database.url})
       await worker.waitForLog(/joined consumer group/)
       const db = new pg.Client({connectionString: database.url})
       await db.connect()
