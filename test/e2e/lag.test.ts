@@ -6,10 +6,11 @@
 import {execFile, spawn} from 'node:child_process'
 import {promisify} from 'node:util'
 
-import type {Consumer} from 'kafkajs'
+import {CompressionTypes, type Consumer} from 'kafkajs'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {binRun, json, repoRoot, runCli, uniqueName} from '../helpers/cli.js'
+import {registerCompressionCodecs} from '../../src/lib/workers/codecs.js'
 import {privatePort} from '../helpers/services.js'
 import {BROKERS, createTopics, deleteTopics, kafka, produce} from '../integration/workers/helpers.js'
 
@@ -158,6 +159,28 @@ describe('kpipe lag reads the exact time lag in one run', () => {
     expect(behind!.timeLagMs!).toBeLessThanOrEqual(Date.now() - (tenMinutesAgo + 2))
     expect(caughtUp).toMatchObject({partition: 1, lag: 0, timeLagMs: 0})
     expect(doc.breaches).toEqual([expect.objectContaining({group, topic: t, partition: 0, what: 'timeLag', limit: 300_000})])
+  })
+
+  it.each([
+    ['zstd', CompressionTypes.ZSTD],
+    ['lz4', CompressionTypes.LZ4],
+    ['snappy', CompressionTypes.Snappy],
+  ])('reads the record time inside %s-compressed batches too', async (_name, compression) => {
+    registerCompressionCodecs()
+    const t = uniqueName('lag-age-compressed')
+    topics.push(t)
+    await createTopics(t, 1)
+    const hourAgo = Date.now() - 3_600_000
+    await produce(t, Array.from({length: 50}, (_, i) => ({value: `v-${i}`, timestamp: String(hourAgo + i * 1000)})), {compression})
+    const group = uniqueName('lag-age-compressed-g')
+    await commit(group, t, [20])
+    const result = await runCli(['lag', '--group', group, '--json'])
+    expect(result.code, result.stderr).toBe(0)
+    const [p] = json<LagJson>(result).groups[0]!.partitions
+    // The record at offset 20, in the middle of one compressed batch, was written at hourAgo + 20 s.
+    expect(p).toMatchObject({committedOffset: 20, lag: 30})
+    expect(p!.timeLagMs!).toBeGreaterThanOrEqual(3_600_000 - 20_000 - 1000)
+    expect(p!.timeLagMs!).toBeLessThanOrEqual(Date.now() - (hourAgo + 20_000))
   })
 })
 
