@@ -7,7 +7,11 @@ if (major < 22 || (major === 22 && minor < 15)) {
   process.exit(2)
 }
 
-const {execute} = await import('@oclif/core')
+const {execute, settings} = await import('@oclif/core')
+// The built CLI runs its compiled code, whatever NODE_ENV says: with NODE_ENV=development or test
+// (common in a developer's shell) oclif would otherwise look for TypeScript sources next to dist/
+// and print "Could not find source … Defaulting to compiled source" before every command.
+settings.enableAutoTranspile = false
 
 // kafkajs 2.2.4 arms a timer with a negative delay when its request queue is idle, which
 // Node >= 23 reports as TimeoutNegativeWarning on every command; the timer then fires

@@ -182,6 +182,14 @@ describe('kpipe topics (real broker)', () => {
     const list = json<{topics: {name: string; partitions: number}[]}>(await runCli(['topics', 'list', '--json']))
     expect(list.topics).toContainEqual(expect.objectContaining({name, partitions: 3}))
   })
+
+  it('prints nothing on stderr under a developer\'s NODE_ENV (oclif looks for TypeScript sources in development and test)', async () => {
+    for (const NODE_ENV of ['development', 'test']) {
+      const result = await runCli(['topics', 'list'], {env: {NODE_ENV}})
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stderr).toBe('')
+    }
+  })
 })
 
 describe('kpipe answers bad input with one sentence and the documented exit code', () => {

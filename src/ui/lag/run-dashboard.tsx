@@ -92,6 +92,8 @@ export function LagDashboardApp({source, intervalMs, signal, onlyLagging, broker
 }
 
 export async function runLagDashboard(source: LagSource, options: DashboardOptions): Promise<void> {
-  const instance = render(<LagDashboardApp source={source} {...options} />, {alternateScreen: true, exitOnCtrlC: false, maxFps: 10, patchConsole: false})
+  // interactive: Ink turns a live render into one final frame whenever a CI variable is set (CI,
+  // CI_*, …), even on a terminal; --watch was asked for and lag.ts only comes here on a TTY.
+  const instance = render(<LagDashboardApp source={source} {...options} />, {alternateScreen: true, interactive: true, exitOnCtrlC: false, maxFps: 10, patchConsole: false})
   await instance.waitUntilExit()
 }
