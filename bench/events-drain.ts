@@ -9,6 +9,12 @@
  *
  *   eval "$(./scripts/stack env)"; npm run build
  *   npx tsx bench/events-drain.ts [--events 1000000] [--no-connect] [--no-bare] [--bare-connections 1] [--concurrency 6] [--batch-size 2000]
+ *                                 [--compression none|lz4|zstd] [--kafka-read] [--json-out FILE]
+ *
+ * --compression has kafkajs (this script, not kpipe) compress both topics' batches with the codecs
+ * the worker registers; --kafka-read adds kafka-consumer-perf-test of the kpipe topic (the bare
+ * read: the ceiling of any drain); --json-out also writes the figures as JSON for bench/run.ts,
+ * with the worker's records written every 500 ms of its drain (its /metrics endpoint).
  *
  * Peak RSS is VmHWM from /proc/<pid>/status, sampled until the process exits.
  */
@@ -19,12 +25,13 @@ import path from 'node:path'
 import {parseArgs} from 'node:util'
 
 import {Redis} from 'ioredis'
-import {Kafka, logLevel, type Message} from 'kafkajs'
+import {CompressionTypes, Kafka, logLevel, type Message} from 'kafkajs'
 
 import {upsertEvents, type EventRow} from '../src/lib/postgres/events-store.js'
 import {migrate} from '../src/lib/postgres/migrations.js'
 import {createPgPool} from '../src/lib/postgres/pool.js'
-import {exited, fmt, load, log, produceFast, trackProcess} from './lib/harness.js'
+import {registerCompressionCodecs} from '../src/lib/workers/codecs.js'
+import {consumerPerfTest, exited, fmt, freePort, load, loadAverage, log, produceFast, sampleMetric, trackProcess, writeJsonOut, type CounterSample} from './lib/harness.js'
 
 const REPO = path.resolve(import.meta.dirname, '..')
 const {values: args} = parseArgs({
@@ -37,9 +44,15 @@ const {values: args} = parseArgs({
     'connect-tasks': {type: 'string', default: '2'},
     'bare-connections': {type: 'string', default: '1'},
     'worker-args': {type: 'string', default: ''},
+    compression: {type: 'string', default: 'none'},
+    'kafka-read': {type: 'boolean', default: false},
+    'json-out': {type: 'string'},
   },
 })
 const N = Number(args.events)
+const COMPRESSIONS = {none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy, lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD} as const
+if (!(args.compression! in COMPRESSIONS)) throw new Error(`--compression must be one of ${Object.keys(COMPRESSIONS).join(', ')}`)
+const COMPRESSION = COMPRESSIONS[args.compression as keyof typeof COMPRESSIONS]
 const BROKERS = (process.env.KPIPE_BROKERS ?? 'localhost:9092').split(',')
 const PG_URL = process.env.KPIPE_PG_URL ?? 'postgres://localhost:5432/kpipe'
 const REDIS_URL = process.env.KPIPE_REDIS_URL ?? 'redis://localhost:6379'
@@ -120,7 +133,7 @@ async function createTopics(): Promise<void> {
 }
 
 function produceAll(topic: string, toMessage: (i: number) => Message): Promise<number> {
-  return produceFast(kafka, topic, N, toMessage)
+  return produceFast(kafka, topic, N, toMessage, {compression: COMPRESSION, label: args.compression})
 }
 
 interface Result {
@@ -129,26 +142,34 @@ interface Result {
   seconds: number
   eventsPerSec: number
   peakRssMiB: number | null
+  cpuSeconds?: number
+  wallSeconds?: number
   note: string
 }
 
+/** The worker's records written, every 500 ms of its drain (for the drain-rate picture). */
+let drainSeries: CounterSample[] = []
+
 async function runKpipe(): Promise<Result> {
   log('kpipe worker events: draining')
+  const metricsPort = await freePort()
   const started = Date.now()
   const child = spawn(
     process.execPath,
     [path.join(REPO, 'bin/run.js'), 'worker', 'events', '--topic', kpipeTopic, '--group', `${kpipeTopic}-g`, '--from-beginning', '--stop-when-caught-up',
-      '--json', '--metrics-port', '0', '--log-level', 'warn', '--concurrency', args.concurrency!, '--batch-size', args['batch-size']!, ...args['worker-args']!.split(' ').filter(Boolean)],
+      '--json', '--metrics-port', String(metricsPort), '--log-level', 'warn', '--concurrency', args.concurrency!, '--batch-size', args['batch-size']!, ...args['worker-args']!.split(' ').filter(Boolean)],
     {cwd: REPO, env: {...process.env, KPIPE_BROKERS: BROKERS.join(','), KPIPE_PG_URL: PG_URL, KPIPE_REDIS_URL: REDIS_URL}, stdio: ['ignore', 'pipe', 'pipe']},
   )
   const rss = trackProcess(child.pid!)
+  const written = sampleMetric(metricsPort, 'kpipe_worker_records_written_total')
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
   const code = await exited(child)
   const wall = (Date.now() - started) / 1000
-  const peak = rss.stop().peakRssMiB
+  const {peakRssMiB: peak, cpuSeconds: cpu} = rss.stop()
+  drainSeries = written.stop()
   if (code !== 0) throw new Error(`kpipe worker events exited ${code}: ${stderr.slice(-3000)}`)
   const summary = JSON.parse(stdout) as {consumed: number; inserted: number; durationMs: number; deadLettered: number; projectionsStale: boolean}
   if (summary.inserted !== N || summary.deadLettered !== 0) throw new Error(`kpipe inserted ${summary.inserted} of ${N}: ${stdout}`)
@@ -159,6 +180,8 @@ async function runKpipe(): Promise<Result> {
     seconds,
     eventsPerSec: Math.round(N / seconds),
     peakRssMiB: peak,
+    cpuSeconds: cpu,
+    wallSeconds: wall,
     note: `concurrency ${args.concurrency}, batch ${args['batch-size']}${args['worker-args'] ? ` ${args['worker-args']}` : ''}; wall ${wall.toFixed(1)} s with start-up and caught-up check (${Math.round(N / wall).toLocaleString('en-US')}/s); projections stale at exit: ${summary.projectionsStale}`,
   }
 }
@@ -308,7 +331,7 @@ async function runConnect(): Promise<Result> {
     await pool.end()
   }
   const done = Date.now()
-  const peak = rss.stop().peakRssMiB
+  const {peakRssMiB: peak, cpuSeconds: cpu} = rss.stop()
   // JVM start-up and the connector's own start are excluded: first row to last row.
   const seconds = (done - (firstRowAt ?? started)) / 1000
   return {
@@ -317,7 +340,24 @@ async function runConnect(): Promise<Result> {
     seconds,
     eventsPerSec: Math.round(N / seconds),
     peakRssMiB: peak,
+    cpuSeconds: cpu,
+    wallSeconds: (done - started) / 1000,
     note: `tasks.max ${args['connect-tasks']}, batch.size 2000, upsert on event_id; first row → last row (wall with JVM start ${((done - started) / 1000).toFixed(1)} s)`,
+  }
+}
+
+async function runKafkaRead(): Promise<Result> {
+  log(`kafka-consumer-perf-test: reading the kpipe topic (load ${load()})`)
+  const read = await consumerPerfTest({repo: REPO, brokers: BROKERS, topic: kpipeTopic, count: N, group: `${kpipeTopic}-perf`})
+  return {
+    name: '(c) bare Kafka read: kafka-consumer-perf-test',
+    events: N,
+    seconds: read.seconds,
+    eventsPerSec: read.recordsPerSec,
+    peakRssMiB: read.peakRssMiB,
+    cpuSeconds: read.cpuSeconds,
+    wallSeconds: read.wallSeconds,
+    note: `the ceiling of any drain: Java consumer of the stack's Kafka, fetch time (group join ${read.rebalanceMs} ms excluded); wall with JVM start ${read.wallSeconds.toFixed(1)} s`,
   }
 }
 
@@ -325,6 +365,7 @@ async function cleanup(): Promise<void> {
   const admin = kafka.admin()
   await admin.connect()
   await admin.deleteTopics({topics: [kpipeTopic, `${kpipeTopic}.dlq`, connectTopic]}).catch(() => undefined)
+  await admin.deleteGroups([`${kpipeTopic}-g`, `${kpipeTopic}-perf`]).catch(() => undefined) // a group never joined is not there
   await admin.disconnect()
   const pool = createPgPool({url: PG_URL}, {max: 1})
   await pool.query('DELETE FROM pipeline.events WHERE kafka_topic = $1', [kpipeTopic]).catch(() => undefined)
@@ -346,7 +387,9 @@ let avgBytesSeen = 0
 
 async function main(): Promise<void> {
   if (!existsSync(path.join(REPO, 'dist/commands/worker/events.js'))) throw new Error('run `npm run build` first')
-  log(`${fmt(N)} events; machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load ${load()}`)
+  log(`${fmt(N)} events, compression ${args.compression}; machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load ${load()}`)
+  const loadAtStart = loadAverage()
+  registerCompressionCodecs()
   await createTopics()
   const results: Result[] = []
   try {
@@ -365,6 +408,7 @@ async function main(): Promise<void> {
     results.push(await runKpipe())
     if (!args['no-bare']) results.push(await runBare())
     if (!args['no-connect']) results.push(await runConnect())
+    if (args['kafka-read']) results.push(await runKafkaRead())
   } finally {
     await cleanup().catch((error: unknown) => log(`cleanup failed: ${String(error)}`))
   }
@@ -372,10 +416,11 @@ async function main(): Promise<void> {
   const kpipe = results[0]!
   const bare = results.find((r) => r.name.startsWith('(a)'))
   const connect = results.find((r) => r.name.startsWith('(b)'))
+  const read = results.find((r) => r.name.startsWith('(c)'))
   const lines = [
     `# events drain benchmark — ${new Date().toISOString()}`,
     '',
-    `${fmt(N)} queued events (JSON envelopes of ${avgBytesSeen} bytes on average, 6 partitions) on ${cpus().length} CPUs; load average at the end ${load()}.`,
+    `${fmt(N)} queued events (JSON envelopes of ${avgBytesSeen} bytes on average, 6 partitions, compression ${args.compression} by kafkajs) on ${cpus().length} CPUs; load average at the end ${load()}.`,
     'Command: `eval "$(./scripts/stack env)"; npm run build; npx tsx bench/events-drain.ts ' + process.argv.slice(2).join(' ') + '`',
     '',
     '| run | events | seconds | events/s | peak RSS | notes |',
@@ -387,6 +432,7 @@ async function main(): Promise<void> {
     `| kpipe events/s | ${fmt(kpipe.eventsPerSec)} | ≥ 30,000 ${kpipe.eventsPerSec >= 30_000 ? '✓' : '✗'} |`,
     ...(connect ? [`| kpipe ÷ Connect | ${(kpipe.eventsPerSec / connect.eventsPerSec).toFixed(2)}× | ≥ 2× ${kpipe.eventsPerSec >= 2 * connect.eventsPerSec ? '✓' : '✗'} |`] : []),
     ...(bare ? [`| kpipe ÷ bare upsert ceiling | ${((100 * kpipe.eventsPerSec) / bare.eventsPerSec).toFixed(0)}% | (report) |`] : []),
+    ...(read ? [`| kpipe ÷ bare Kafka read | ${((100 * kpipe.eventsPerSec) / read.eventsPerSec).toFixed(0)}% | (report) |`] : []),
     `| kpipe peak RSS | ${kpipe.peakRssMiB} MiB | < 250 MB ${kpipe.peakRssMiB !== null && kpipe.peakRssMiB * 1.048576 < 250 ? '✓' : '✗'} |`,
     '',
   ]
@@ -396,6 +442,21 @@ async function main(): Promise<void> {
   mkdirSync(path.dirname(file), {recursive: true})
   writeFileSync(file, existsSync(file) ? `${readFileSync(file, 'utf8')}\n${text}\n` : `${text}\n`)
   log(`written to ${path.relative(REPO, file)}`)
+  const figures = (r: Result | undefined) => (r ? {...r, recordsPerSec: r.eventsPerSec} : null)
+  writeJsonOut(args['json-out'], {
+    bench: 'events-drain',
+    events: N,
+    compression: args.compression,
+    avgBytes: avgBytesSeen,
+    concurrency: Number(args.concurrency),
+    bareConnections: Number(args['bare-connections']),
+    loadAverageAtStart: loadAtStart,
+    kpipe: figures(kpipe),
+    bare: figures(bare),
+    connect: figures(connect),
+    kafkaRead: figures(read),
+    drainSeries,
+  })
 }
 
 await main()

@@ -25,7 +25,6 @@
  */
 import {execFile, spawn} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
-import {createServer} from 'node:net'
 import {cpus} from 'node:os'
 import path from 'node:path'
 import {promisify, parseArgs} from 'node:util'
@@ -41,7 +40,7 @@ import {migrate, quoteIdent} from '../src/lib/postgres/migrations.js'
 import {createPgPool} from '../src/lib/postgres/pool.js'
 import {registerCompressionCodecs} from '../src/lib/workers/codecs.js'
 import type {SourceRecord} from '../src/lib/workers/types.js'
-import {cpuSeconds, exited, fmt, load, log, produceFast, trackProcess} from './lib/harness.js'
+import {consumerPerfTest, cpuSeconds, exited, fmt, freePort, load, loadAverage, log, produceFast, sampleMetric, trackProcess, writeJsonOut, type CounterSample} from './lib/harness.js'
 
 const REPO = path.resolve(import.meta.dirname, '..')
 const {values: args} = parseArgs({
@@ -62,6 +61,8 @@ const {values: args} = parseArgs({
     // Added to the worker's NODE_OPTIONS, e.g. "--max-semi-space-size=16 --max-old-space-size=192"
     // (heap flags given there replace the worker's own, see src/lib/workers/heap.ts).
     'node-options': {type: 'string', default: ''},
+    // Also writes this run's figures as JSON (for bench/run.ts); the Markdown is written as before.
+    'json-out': {type: 'string'},
   },
 })
 const N = Number(args.lines)
@@ -164,18 +165,6 @@ function trackBackends(pid: number, watcher: pg.Pool): {stop(): Promise<number>}
   }
 }
 
-/** A TCP port free right now (for the worker's metrics endpoint, scraped during the drain). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 interface SinkFigures {
   /** Sink writes (batches), their records, and the seconds spent in them (all partitions). */
   writes: number
@@ -222,6 +211,9 @@ interface Result {
   note: string
 }
 
+/** The worker's records written, every 500 ms of its drain (for the drain-rate picture). */
+let drainSeries: CounterSample[] = []
+
 const perLine = (seconds: number, lines: number) => Math.round((seconds * 1e6) / lines)
 
 async function runKpipe(expected: {rows: number; deadLetters: number}): Promise<Result> {
@@ -267,6 +259,7 @@ async function runKpipe(expected: {rows: number; deadLetters: number}): Promise<
   const tracked = trackProcess(child.pid!)
   const backends = trackBackends(child.pid!, watcher)
   const scrape = scrapeSinkFigures(metricsPort)
+  const written = sampleMetric(metricsPort, 'kpipe_worker_records_written_total')
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
@@ -276,6 +269,7 @@ async function runKpipe(expected: {rows: number; deadLetters: number}): Promise<
   const {peakRssMiB, cpuSeconds: workerCpu} = tracked.stop()
   const pgCpu = await backends.stop()
   const sink = scrape.stop()
+  drainSeries = written.stop()
   await watcher.end()
   if (code !== 0) throw new Error(`kpipe worker logs exited ${code}: ${stderr.slice(-3000)}`)
   const summary = JSON.parse(stdout) as {consumed: number; inserted: number; durationMs: number; deadLettered: number; droppedPartitions: string[]}
@@ -363,35 +357,15 @@ async function runBare(rows: LogRow[]): Promise<Result> {
 /** kafka-consumer-perf-test of the stack's Kafka: the bare read rate of this topic on this machine. */
 async function runKafkaRead(): Promise<Result> {
   log(`kafka-consumer-perf-test: reading the topic (load ${load()})`)
-  const started = Date.now()
-  const child = spawn(
-    path.join(REPO, 'scripts/stack'),
-    ['tool', 'kafka-consumer-perf-test', '--bootstrap-server', BROKERS.join(','), '--topic', topic, '--num-records', String(N), '--group', readGroup, '--timeout', '60000'],
-    {cwd: REPO, stdio: ['ignore', 'pipe', 'pipe']},
-  )
-  const tracked = trackProcess(child.pid!) // `stack tool` execs java: same pid
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-10_000)))
-  const code = await exited(child)
-  const wall = (Date.now() - started) / 1000
-  const {peakRssMiB, cpuSeconds: cpu} = tracked.stop()
-  if (code !== 0) throw new Error(`kafka-consumer-perf-test exited ${code}: ${stderr}`)
-  // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
-  const last = stdout.trim().split('\n').at(-1)!.split(',').map((field) => field.trim())
-  const consumed = Number(last[4])
-  const fetchMs = Number(last[7])
-  if (consumed !== N || !(fetchMs > 0)) throw new Error(`kafka-consumer-perf-test read ${consumed} of ${N} records: ${stdout}`)
-  const seconds = fetchMs / 1000
+  const read = await consumerPerfTest({repo: REPO, brokers: BROKERS, topic, count: N, group: readGroup})
   return {
     name: '(b) bare Kafka read: kafka-consumer-perf-test',
     lines: N,
-    seconds,
-    linesPerSec: Math.round(N / seconds),
-    peakRssMiB,
-    cpuUsPerLine: {process: perLine(cpu, N)},
-    note: `Java consumer of the stack's Kafka, -Xmx256M; fetch time (group join excluded, ${last[6]} ms); wall with JVM start ${wall.toFixed(1)} s; CPU includes JVM start`,
+    seconds: read.seconds,
+    linesPerSec: read.recordsPerSec,
+    peakRssMiB: read.peakRssMiB,
+    cpuUsPerLine: {process: perLine(read.cpuSeconds, N)},
+    note: `Java consumer of the stack's Kafka, -Xmx256M; fetch time (group join excluded, ${read.rebalanceMs} ms); wall with JVM start ${read.wallSeconds.toFixed(1)} s; CPU includes JVM start`,
   }
 }
 
@@ -470,6 +444,7 @@ function parseAll(records: readonly SyntheticLogRecord[]): LogRow[] {
 async function main(): Promise<void> {
   if (!existsSync(path.join(REPO, 'dist/commands/worker/logs.js'))) throw new Error('run `npm run build` first')
   const loadAtStart = load()
+  const loadAtStartNumbers = loadAverage()
   log(`${fmt(N)} log lines, ${PARTITIONS} partitions, compression ${args.compression}; machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load ${loadAtStart}`)
   registerCompressionCodecs()
   let records: SyntheticLogRecord[] | undefined = syntheticLogRecords(GENERATED, {scope, startMs: START_MS, spacingMs: SPACING_MS, seed: 7})
@@ -526,6 +501,20 @@ async function main(): Promise<void> {
   mkdirSync(path.dirname(file), {recursive: true})
   writeFileSync(file, existsSync(file) ? `${readFileSync(file, 'utf8')}\n${text}\n` : `${text}\n`)
   log(`written to ${path.relative(REPO, file)}`)
+  const figures = (r: Result | undefined) => (r ? {name: r.name, records: r.lines, seconds: r.seconds, recordsPerSec: r.linesPerSec, peakRssMiB: r.peakRssMiB, cpuUsPerRecord: r.cpuUsPerLine, note: r.note} : null)
+  writeJsonOut(args['json-out'], {
+    bench: 'logs-drain',
+    lines: N,
+    partitions: PARTITIONS,
+    compression: args.compression,
+    avgBytes,
+    deadLetters,
+    loadAverageAtStart: loadAtStartNumbers,
+    kpipe: figures(kpipe),
+    bare: figures(bare),
+    kafkaRead: figures(read),
+    drainSeries,
+  })
 }
 
 await main()

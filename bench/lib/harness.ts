@@ -3,9 +3,11 @@
  * /proc (peak RSS, CPU), a child's exit, and a fast producer (the producing is never what is
  * measured).
  */
-import type {ChildProcess} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {spawn, type ChildProcess} from 'node:child_process'
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:net'
 import {loadavg} from 'node:os'
+import path from 'node:path'
 
 import type {CompressionTypes, Kafka, Message} from 'kafkajs'
 
@@ -23,6 +25,120 @@ export function load(): string {
   return loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')
+}
+
+/** The 1, 5 and 15 minute load averages, for the machine-readable figures of a run. */
+export function loadAverage(): number[] {
+  return loadavg().map((l) => Math.round(l * 100) / 100)
+}
+
+/**
+ * Writes a run's figures as JSON for bench/run.ts (`--json-out FILE`); nothing without a file.
+ * The load average at the end is added: the machine is shared, a figure means little without it.
+ */
+export function writeJsonOut(file: string | undefined, doc: Record<string, unknown>): void {
+  if (!file) return
+  mkdirSync(path.dirname(path.resolve(file)), {recursive: true})
+  writeFileSync(file, `${JSON.stringify({...doc, loadAverageAtEnd: loadAverage()}, null, 2)}\n`)
+}
+
+/** A TCP port free right now (for a worker's metrics endpoint, scraped during a drain). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as {port: number}
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** The value of a Prometheus counter or gauge in an exposition text, summed over its label sets. */
+export function metricValue(text: string, name: string): number {
+  const matches = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))]
+  return matches.length === 0 ? Number.NaN : matches.reduce((sum, m) => sum + Number(m[1]), 0)
+}
+
+export interface CounterSample {
+  /** Milliseconds since the sampling started. */
+  atMs: number
+  value: number
+}
+
+/**
+ * Reads one metric of a worker's /metrics endpoint every `everyMs` (500 ms by default) until
+ * stopped: the series behind the drain-rate-over-time picture. Samples before the endpoint
+ * listens, or after the worker is gone, are skipped.
+ */
+export function sampleMetric(port: number, name: string, everyMs = 500): {stop(): CounterSample[]} {
+  const samples: CounterSample[] = []
+  const started = Date.now()
+  const timer = setInterval(() => {
+    const atMs = Date.now() - started
+    fetch(`http://127.0.0.1:${port}/metrics`)
+      .then(async (response) => {
+        const value = metricValue(await response.text(), name)
+        if (Number.isFinite(value)) samples.push({atMs, value})
+      })
+      .catch(() => undefined) // not listening yet, or gone
+  }, everyMs)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      return samples.sort((a, b) => a.atMs - b.atMs)
+    },
+  }
+}
+
+export interface ConsumerPerfResult {
+  records: number
+  /** Fetch time (group join excluded), seconds. */
+  seconds: number
+  recordsPerSec: number
+  mbPerSec: number
+  rebalanceMs: number
+  wallSeconds: number
+  peakRssMiB: number
+  cpuSeconds: number
+}
+
+/**
+ * `kafka-consumer-perf-test` of the stack's Kafka reading `count` records of a topic: the bare
+ * read rate on this machine (the ceiling of any drain), timed by the tool's own fetch time.
+ */
+export async function consumerPerfTest(options: {repo: string; brokers: string[]; topic: string; count: number; group: string}): Promise<ConsumerPerfResult> {
+  const started = Date.now()
+  const child = spawn(
+    path.join(options.repo, 'scripts/stack'),
+    ['tool', 'kafka-consumer-perf-test', '--bootstrap-server', options.brokers.join(','), '--topic', options.topic, '--num-records', String(options.count), '--group', options.group, '--timeout', '60000'],
+    {cwd: options.repo, stdio: ['ignore', 'pipe', 'pipe']},
+  )
+  const tracked = trackProcess(child.pid!) // `stack tool` execs java: same pid
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-10_000)))
+  const code = await exited(child)
+  const wallSeconds = (Date.now() - started) / 1000
+  const {peakRssMiB, cpuSeconds: cpu} = tracked.stop()
+  if (code !== 0) throw new Error(`kafka-consumer-perf-test exited ${code}: ${stderr}`)
+  // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+  const last = stdout.trim().split('\n').at(-1)!.split(',').map((field) => field.trim())
+  const consumed = Number(last[4])
+  const fetchMs = Number(last[7])
+  if (consumed !== options.count || !(fetchMs > 0)) throw new Error(`kafka-consumer-perf-test read ${consumed} of ${options.count} records: ${stdout}`)
+  const seconds = fetchMs / 1000
+  return {
+    records: consumed,
+    seconds,
+    recordsPerSec: Math.round(consumed / seconds),
+    mbPerSec: Number(last[2]) / seconds,
+    rebalanceMs: Number(last[6]),
+    wallSeconds,
+    peakRssMiB,
+    cpuSeconds: cpu,
+  }
 }
 
 /** utime + stime of a process in seconds, or undefined once it is gone. */
