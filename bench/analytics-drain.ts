@@ -26,7 +26,7 @@ import {analyticsRow, type InsertRow} from '../src/lib/bigquery/analytics-row.js
 import {ensureAnalyticsTables} from '../src/lib/bigquery/analytics-table.js'
 import {createBigQuery} from '../src/lib/bigquery/client.js'
 import type {EventEnvelope} from '../src/lib/records/envelope.js'
-import {exited, fmt, load, log, produceFast, trackProcess} from './lib/harness.js'
+import {exited, fmt, load, loadAverage, log, produceFast, trackProcess, writeJsonOut} from './lib/harness.js'
 
 const REPO = path.resolve(import.meta.dirname, '..')
 const {values: args} = parseArgs({
@@ -36,6 +36,8 @@ const {values: args} = parseArgs({
     'batch-size': {type: 'string', default: '2000'},
     'bare-concurrency': {type: 'string', default: '3'},
     'no-bare': {type: 'boolean', default: false},
+    // Also writes this run's figures as JSON (for bench/run.ts); the Markdown is written as before.
+    'json-out': {type: 'string'},
   },
 })
 const N = Number(args.events)
@@ -177,6 +179,7 @@ async function cleanup(): Promise<void> {
 async function main(): Promise<void> {
   if (!existsSync(path.join(REPO, 'dist/commands/worker/analytics.js'))) throw new Error('run `npm run build` first')
   log(`${fmt(N)} events; machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load ${load()}`)
+  const loadAtStart = loadAverage()
   const results: Result[] = []
   let avgBytes: number
   try {
@@ -206,6 +209,8 @@ async function main(): Promise<void> {
   mkdirSync(path.dirname(file), {recursive: true})
   writeFileSync(file, existsSync(file) ? `${readFileSync(file, 'utf8')}\n${text}\n` : `${text}\n`)
   log(`written to ${path.relative(REPO, file)}`)
+  const figures = (r: Result | undefined) => (r ? {...r, recordsPerSec: r.rowsPerSec} : null)
+  writeJsonOut(args['json-out'], {bench: 'analytics-drain', events: N, maxRows: MAX_ROWS, avgBytes, loadAverageAtStart: loadAtStart, kpipe: figures(kpipe), bare: figures(bare)})
 }
 
 await main()

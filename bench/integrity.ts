@@ -28,7 +28,7 @@ import {Kafka, logLevel} from 'kafkajs'
 
 import {INT64_MAX, islandsQuery} from '../src/lib/integrity/pg-islands.js'
 import {createPgPool} from '../src/lib/postgres/pool.js'
-import {fmt, load, log, produceFast} from './lib/harness.js'
+import {fmt, load, loadAverage, log, produceFast, writeJsonOut} from './lib/harness.js'
 
 const REPO = path.resolve(import.meta.dirname, '..')
 const {values: args} = parseArgs({
@@ -38,6 +38,8 @@ const {values: args} = parseArgs({
     runs: {type: 'string', default: '3'},
     delete: {type: 'string', default: '1000'},
     keep: {type: 'boolean', default: false},
+    // Also writes this run's figures as JSON (for bench/run.ts); the Markdown is written as before.
+    'json-out': {type: 'string'},
   },
 })
 const N = Number(args.rows)
@@ -61,9 +63,12 @@ interface Run {
   code: number | null
   checked: number
   missing: number
+  /** 1-minute load average before and after the timed run. */
+  load: [number, number]
 }
 
 async function timeIntegrity(label: string): Promise<Run> {
+  const loadBefore = loadAverage()[0]!
   const started = process.hrtime.bigint()
   const child = spawn(process.execPath, [path.join(REPO, 'bin/run.js'), 'integrity', '--sink', 'postgres', '--topic', topic, '--group', group, '--json'], {
     cwd: REPO,
@@ -78,7 +83,7 @@ async function timeIntegrity(label: string): Promise<Run> {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   const report = JSON.parse(stdout || '{}') as {sinks?: {checkedOffsets: number; missingOffsets: number}[]}
   if (!report.sinks) throw new Error(`integrity exited ${code} without a report:\n${stdout}\n${stderr.slice(-3000)}`)
-  const run = {label, seconds, code, checked: report.sinks[0]!.checkedOffsets, missing: report.sinks[0]!.missingOffsets}
+  const run: Run = {label, seconds, code, checked: report.sinks[0]!.checkedOffsets, missing: report.sinks[0]!.missingOffsets, load: [loadBefore, loadAverage()[0]!]}
   if (label.startsWith('clean') ? code !== 0 : code !== 1 || run.missing !== DELETE) throw new Error(`${label}: unexpected report (exit ${code}):\n${stdout.slice(0, 3000)}`)
   log(`${label}: ${seconds.toFixed(2)} s, exit ${code}, ${fmt(run.checked)} checked, ${fmt(run.missing)} missing`)
   return run
@@ -171,3 +176,11 @@ const lines = [
 process.stdout.write(`${lines.join('\n')}\n`)
 mkdirSync(path.join(REPO, 'bench/results'), {recursive: true})
 appendFileSync(path.join(REPO, `bench/results/${new Date().toISOString().slice(0, 10)}-integrity.md`), `${lines.join('\n')}\n`)
+writeJsonOut(args['json-out'], {
+  bench: 'integrity',
+  rows: N,
+  partitions: P,
+  deleted: DELETE,
+  clean: runs.filter((r) => r.label.startsWith('clean')),
+  withMissing: runs.filter((r) => !r.label.startsWith('clean')),
+})

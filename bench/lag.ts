@@ -16,7 +16,7 @@ import {parseArgs} from 'node:util'
 
 import kafkajs from 'kafkajs'
 
-import {fmt, load, log} from './lib/harness.js'
+import {fmt, load, loadAverage, log, writeJsonOut} from './lib/harness.js'
 
 const {values: args} = parseArgs({
   options: {
@@ -25,6 +25,8 @@ const {values: args} = parseArgs({
     partitions: {type: 'string', default: '60'},
     runs: {type: 'string', default: '5'},
     keep: {type: 'boolean', default: false},
+    // Also writes the times as JSON (for bench/run.ts), each with the load average around it.
+    'json-out': {type: 'string'},
   },
 })
 const groups = Number(args.groups)
@@ -45,15 +47,22 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!
 }
 
-function timed(command: string, argv: string[], check: (stdout: string) => void): number[] {
+/** 1-minute load average before and after each timed run, in the order of the runs. */
+const loads: {what: string; before: number; after: number}[] = []
+
+function timed(what: string, command: string, argv: string[], check: (stdout: string) => void): number[] {
   const times: number[] = []
   for (let i = 0; i <= runs; i++) {
+    const loadBefore = loadAverage()[0]!
     const started = process.hrtime.bigint()
     const result = spawnSync(command, argv, {cwd: repo, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024})
     const ms = Number(process.hrtime.bigint() - started) / 1e6
     if (result.status !== 0) throw new Error(`${command} ${argv.slice(0, 3).join(' ')} exited ${result.status}: ${result.stderr.slice(-500)}`)
     check(result.stdout)
-    if (i > 0) times.push(ms) // the first run warms caches (page cache, JIT of the broker's paths)
+    if (i > 0) {
+      times.push(ms) // the first run warms caches (page cache, JIT of the broker's paths)
+      loads.push({what, before: loadBefore, after: loadAverage()[0]!})
+    }
   }
   return times
 }
@@ -93,18 +102,18 @@ async function main(): Promise<void> {
 
     const node = process.execPath
     const kpipeArgs = [path.join(repo, 'bin', 'run.js'), 'lag', '--group-regex', `^${tag}-g`, '--json']
-    const kpipe = timed(node, kpipeArgs, (stdout) => {
+    const kpipe = timed('kpipe lag', node, kpipeArgs, (stdout) => {
       const doc = JSON.parse(stdout) as {groups: {partitions: unknown[]}[]}
       const rows = doc.groups.reduce((a, g) => a + g.partitions.length, 0)
       if (rows !== rowsExpected) throw new Error(`kpipe lag printed ${rows} rows, expected ${rowsExpected}`)
     })
-    const startup = timed(node, [path.join(repo, 'bin', 'run.js'), 'lag', '--help'], () => undefined)
+    const startup = timed('kpipe lag --help', node, [path.join(repo, 'bin', 'run.js'), 'lag', '--help'], () => undefined)
     const groupArgs = groupIds.flatMap((g) => ['--group', g])
-    const kcg = timed(path.join(repo, 'scripts', 'stack'), ['tool', 'kafka-consumer-groups', '--bootstrap-server', brokers.join(','), '--describe', ...groupArgs], (stdout) => {
+    const kcg = timed('kafka-consumer-groups --describe', path.join(repo, 'scripts', 'stack'), ['tool', 'kafka-consumer-groups', '--bootstrap-server', brokers.join(','), '--describe', ...groupArgs], (stdout) => {
       const rows = stdout.split('\n').filter((line) => line.startsWith(`${tag}-g`)).length
       if (rows !== rowsExpected) throw new Error(`kafka-consumer-groups printed ${rows} rows, expected ${rowsExpected}`)
     })
-    const kcgStartup = timed(path.join(repo, 'scripts', 'stack'), ['tool', 'kafka-consumer-groups', '--version'], () => undefined)
+    const kcgStartup = timed('kafka-consumer-groups --version', path.join(repo, 'scripts', 'stack'), ['tool', 'kafka-consumer-groups', '--version'], () => undefined)
 
     const line = (name: string, times: number[], start: number[]) =>
       `| ${name} | ${fmt(Math.round(median(times)))} | ${fmt(Math.round(Math.min(...times)))} | ${fmt(Math.round(Math.max(...times)))} | ${fmt(Math.round(median(start)))} |`
@@ -121,6 +130,7 @@ async function main(): Promise<void> {
         '',
       ].join('\n'),
     )
+    writeJsonOut(args['json-out'], {bench: 'lag', groups, partitions: topicCount * partitions, rows: rowsExpected, kpipeMs: kpipe, kpipeStartupMs: startup, kafkaConsumerGroupsMs: kcg, kafkaConsumerGroupsStartupMs: kcgStartup, loads})
   } finally {
     if (!args.keep) {
       await admin.deleteGroups(groupIds).catch(() => undefined)

@@ -114,7 +114,9 @@ describe('renderMarkdown', () => {
     expect(text).not.toContain('QUICK RUN')
   })
 
-  it('says so in the title when the run is a quick one', () => {
-    expect(renderMarkdown(report(true)).split('\n')[0]).toContain('QUICK RUN')
+  it('says so in the title when the run is a quick one, and gives no verdict as one', () => {
+    const text = renderMarkdown(report(true))
+    expect(text.split('\n')[0]).toContain('QUICK RUN')
+    expect(text).toContain('≥ 2× Connect: **not met** (quick run: not a verdict)')
   })
 })
