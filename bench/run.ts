@@ -23,6 +23,7 @@ import {Kafka, logLevel} from 'kafkajs'
 import {createPgPool} from '../src/lib/postgres/pool.js'
 import {drainRateSpec, latencyOverTimeSpec, percentileSpec, ratesOf, renderSvg, type DistributionPoint, type RatePoint, type TimelinePoint} from './lib/charts.js'
 import {exited, fmt, freePort, loadAverage, log, trackProcess, type CounterSample} from './lib/harness.js'
+import {parseProducerPerfTest, type PerfTestFigures} from './lib/kafka-tools.js'
 import {compare, renderMarkdown, type BenchReport, type ComparisonInput, type RunLoad, type SuiteReport} from './lib/report.js'
 
 const REPO = path.resolve(import.meta.dirname, '..')
@@ -203,30 +204,6 @@ interface LoadTestDoc {
   breaches: string[]
 }
 
-interface PerfTestFigures {
-  records: number
-  recordsPerSec: number
-  mbPerSec: number
-  avgMs: number
-  maxMs: number
-  p50: number
-  p95: number
-  p99: number
-  p999: number
-}
-
-/** The summary line of kafka-producer-perf-test: "N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency, a ms 50th, b ms 95th, c ms 99th, d ms 99.9th." */
-export function parseProducerPerfTest(stdout: string): PerfTestFigures {
-  const line = stdout
-    .trim()
-    .split('\n')
-    .findLast((l) => l.includes('99.9th'))
-  const m = line && /([\d.]+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, ([\d.]+) ms 50th, ([\d.]+) ms 95th, ([\d.]+) ms 99th, ([\d.]+) ms 99.9th/.exec(line)
-  if (!m) throw new Error(`no summary line in kafka-producer-perf-test's output: ${stdout.slice(-500)}`)
-  const [records, recordsPerSec, mbPerSec, avgMs, maxMs, p50, p95, p99, p999] = m.slice(1).map(Number) as [number, number, number, number, number, number, number, number, number]
-  return {records, recordsPerSec, mbPerSec, avgMs, maxMs, p50, p95, p99, p999}
-}
-
 interface ProducerRun {
   kpipe: LoadTestDoc & {peakRssMiB: number; cpuSeconds: number}
   perf: PerfTestFigures & {peakRssMiB: number; cpuSeconds: number}
@@ -252,7 +229,7 @@ const producer: Suite = {
         const runPerf = async () => {
           const out = await run('producer-perf-test', path.join(REPO, 'scripts/stack'), [
             'tool', 'kafka-producer-perf-test', '--topic', perfTopic, '--num-records', String(SIZE.producerRecords), '--record-size', String(RECORD_BYTES), '--throughput', '-1',
-            '--producer-props', `bootstrap.servers=${BROKERS.join(',')}`, 'acks=all', 'compression.type=none',
+            '--bootstrap-server', BROKERS.join(','), '--command-property', 'acks=all', 'compression.type=none',
           ])
           if (out.code !== 0) throw new Error(`kafka-producer-perf-test exited ${out.code}: ${out.stderr.slice(-1500)}`)
           return {...parseProducerPerfTest(out.stdout), peakRssMiB: out.peakRssMiB, cpuSeconds: out.cpuSeconds}
