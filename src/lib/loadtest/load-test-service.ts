@@ -215,11 +215,8 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRes
       }
       const full = batch.seqs.length >= options.batchSize
       const lingered = batch.seqs.length > 0 && now - batch.sendUs[0]! >= lingerUs
-      if (full || lingered || (ended && batch.seqs.length > 0)) {
-        if (inFlight.size >= options.maxInFlight) {
-          await Promise.race(inFlight)
-          continue
-        }
+      const canDispatch = inFlight.size < options.maxInFlight
+      if (canDispatch && (full || lingered || (ended && batch.seqs.length > 0))) {
         counts.sent += batch.seqs.length
         dispatch(batch)
         batch = newBatch()
@@ -227,13 +224,21 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRes
         await yieldToIo()
         continue
       }
-      if (ended) break
-      // Nothing to send yet: sleep until the next slot is due or the batch has lingered.
-      const nextSlotUs = schedule.paced ? schedule.intendedUs(seq) : now
-      const lingerEndUs = batch.seqs.length > 0 ? batch.sendUs[0]! + lingerUs : Number.POSITIVE_INFINITY
-      const waitMs = (Math.min(nextSlotUs, lingerEndUs) - nowUs()) / 1000
-      if (waitMs > 0) await sleep(waitMs, options.signal)
-      else await yieldToIo()
+      if (ended && batch.seqs.length === 0) break
+      // Wait for whichever comes first: the next slot (while the batch has room: records keep
+      // joining it while every request is in flight, as they join Java's accumulator), the end
+      // of the linger, or an acknowledgement that frees a request. A full batch with every
+      // request in flight holds the records due meanwhile: that is their publish delay.
+      const waits: Promise<unknown>[] = []
+      let wakeUs = Number.POSITIVE_INFINITY
+      if (!full && !ended && schedule.paced) wakeUs = schedule.intendedUs(seq)
+      if (canDispatch && batch.seqs.length > 0) wakeUs = Math.min(wakeUs, batch.sendUs[0]! + lingerUs)
+      if (!canDispatch) waits.push(Promise.race(inFlight))
+      if (wakeUs !== Number.POSITIVE_INFINITY) {
+        const waitMs = (wakeUs - nowUs()) / 1000
+        waits.push(waitMs > 0 ? sleep(waitMs, options.signal) : yieldToIo())
+      }
+      await (waits.length > 0 ? Promise.race(waits) : yieldToIo())
     }
     if (failure === undefined && batch.seqs.length > 0 && !options.signal?.aborted) {
       counts.sent += batch.seqs.length
