@@ -6,6 +6,7 @@ import type {Admin} from 'kafkajs'
 
 import type {KpipeConfig} from '../config.js'
 import {kafkaDependencyError} from '../error-classify.js'
+import {KpipeError, UsageError} from '../errors.js'
 import {createKafka} from './client.js'
 
 export async function withAdmin<T>(kafka: KpipeConfig['kafka'], fn: (admin: Admin) => Promise<T>, options: {debug?: boolean} = {}): Promise<T> {
@@ -18,8 +19,19 @@ export async function withAdmin<T>(kafka: KpipeConfig['kafka'], fn: (admin: Admi
     await admin.connect()
     return await fn(admin)
   } catch (error) {
+    if (error instanceof KpipeError) throw error
     throw kafkaDependencyError(error) ?? error
   } finally {
     await admin.disconnect().catch(() => undefined)
+  }
+}
+
+/** A command that produces to a topic checks first that it exists (exit 2 naming it otherwise). */
+export async function assertTopicExists(kafka: KpipeConfig['kafka'], topic: string, options: {debug?: boolean} = {}): Promise<void> {
+  const topics = await withAdmin(kafka, (admin) => admin.listTopics(), options)
+  if (!topics.includes(topic)) {
+    throw new UsageError(`The topic ${topic} does not exist.`, {
+      hint: 'Create it with `kpipe topics apply` (pipeline topics) or `kpipe topic create`.',
+    })
   }
 }

@@ -15,6 +15,7 @@ import type {KpipeConfig} from '../config.js'
 import {kafkaDependencyError} from '../error-classify.js'
 import {ConfigError, DependencyError, errorMessage, KpipeError, UsageError} from '../errors.js'
 import {settlesWithin} from '../deadline.js'
+import {assertTopicExists} from '../kafka/admin.js'
 import {COMMAND_RETRY, createKafka} from '../kafka/client.js'
 import {encodeEvent, type EventEncoding} from './decode.js'
 import {jsonDepthExceeds, tooDeepMessage, validateEnvelope} from './envelope.js'
@@ -136,19 +137,8 @@ export interface ProduceResult {
 
 /** Publishes the input's events; throws UsageError for a missing topic, DependencyError when Kafka fails. */
 export async function produceEvents(options: ProduceOptions): Promise<ProduceResult> {
+  await assertTopicExists(options.kafka, options.topic, {debug: options.debug})
   const kafka = createKafka(options.kafka, {retry: COMMAND_RETRY, debug: options.debug, onLog: options.debug ? logToStderr : undefined})
-  const admin = kafka.admin()
-  await admin.connect()
-  try {
-    const topics = await admin.listTopics()
-    if (!topics.includes(options.topic)) {
-      throw new UsageError(`The topic ${options.topic} does not exist.`, {
-        hint: 'Create it with `kpipe topics apply` (pipeline topics) or `kpipe topic create`.',
-      })
-    }
-  } finally {
-    await admin.disconnect()
-  }
 
   const producer = kafka.producer({
     idempotent: true,
