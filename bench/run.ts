@@ -98,11 +98,20 @@ async function run(label: string, command: string, argv: string[], options: {env
   return {code, stdout, stderr, peakRssMiB, cpuSeconds, seconds: (Date.now() - started) / 1000}
 }
 
+/**
+ * The lines of a failed child's stderr that say why (errors, a fatal V8 message), not the GC
+ * trace or native stack around them; the tail when none matches.
+ */
+function failureOf(stderr: string): string {
+  const lines = stderr.split('\n').filter((line) => /FATAL ERROR|Error\b|exited/.test(line) && !line.includes('ModuleLoadError: [MODULE_NOT_FOUND]'))
+  return lines.length > 0 ? lines.slice(0, 4).join(' / ').slice(0, 1500) : stderr.slice(-1500)
+}
+
 /** Runs one of the bench scripts with --json-out and returns its figures. */
 async function runScript<T>(script: string, argv: string[]): Promise<T> {
   const file = path.join(scratch, `${path.basename(script, '.ts')}-${Date.now().toString(36)}.json`)
   const out = await run(path.basename(script, '.ts'), path.join(REPO, 'node_modules/.bin/tsx'), [path.join(REPO, 'bench', script), ...argv, '--json-out', file])
-  if (out.code !== 0 || !existsSync(file)) throw new Error(`${script} ${argv.join(' ')} exited ${out.code}: ${out.stderr.slice(-1500)}`)
+  if (out.code !== 0 || !existsSync(file)) throw new Error(`${script} ${argv.join(' ')} exited ${out.code}: ${failureOf(out.stderr)}`)
   return JSON.parse(readFileSync(file, 'utf8')) as T
 }
 
@@ -222,7 +231,7 @@ const producer: Suite = {
       try {
         const runKpipe = async () => {
           const out = await run('load-test', process.execPath, kpipe(['load-test', '--topic', kpipeTopic, '--rate', '0', '--count', String(SIZE.producerRecords), '--size', `${RECORD_BYTES}B`, '--compression', 'none', '--json']), {env: kpipeEnv()})
-          if (out.code !== 0) throw new Error(`kpipe load-test exited ${out.code}: ${out.stderr.slice(-1500)}`)
+          if (out.code !== 0) throw new Error(`kpipe load-test exited ${out.code}: ${failureOf(out.stderr)}`)
           return {...(JSON.parse(out.stdout) as LoadTestDoc), peakRssMiB: out.peakRssMiB, cpuSeconds: out.cpuSeconds}
         }
         const runPerf = async () => {
@@ -230,7 +239,7 @@ const producer: Suite = {
             'tool', 'kafka-producer-perf-test', '--topic', perfTopic, '--num-records', String(SIZE.producerRecords), '--record-size', String(RECORD_BYTES), '--throughput', '-1',
             '--bootstrap-server', BROKERS.join(','), '--command-property', 'acks=all', 'compression.type=none',
           ])
-          if (out.code !== 0) throw new Error(`kafka-producer-perf-test exited ${out.code}: ${out.stderr.slice(-1500)}`)
+          if (out.code !== 0) throw new Error(`kafka-producer-perf-test exited ${out.code}: ${failureOf(out.stderr)}`)
           return {...parseProducerPerfTest(out.stdout), peakRssMiB: out.peakRssMiB, cpuSeconds: out.cpuSeconds}
         }
         if (runNumber % 2 === 1) {
@@ -290,8 +299,8 @@ interface DrainRun {
 
 function drainComparisons(runs: DrainRun[], withPeers: boolean): ComparisonInput[] {
   return COMPRESSIONS.flatMap((compression) => {
+    // A codec with no successful run keeps its rows: its targets then read "not measured", not vanish.
     const of = runs.filter((r) => r.doc.compression === compression).map((r) => r.doc)
-    if (of.length === 0) return []
     const k = of.map((d) => rate(d.kpipe.recordsPerSec))
     const rss: ComparisonInput = {label: `worker peak RSS, ${compression}`, unit: 'MiB', kpipe: of.map((d) => d.kpipe.peakRssMiB), target: {text: '< 250 MB (238 MiB)', on: 'kpipe', below: RSS_LIMIT_MIB}}
     if (!withPeers) return [rss]
@@ -414,7 +423,7 @@ const e2e: Suite = {
         for (const r of SIZE.e2eRates) {
           const out = await run(`load-test ${fmt(r)}/s`, process.execPath, kpipe(['load-test', '--topic', topic, '--e2e', '--rate', String(r), '--duration', SIZE.e2eDuration, '--warmup', SIZE.e2eWarmup, '--report-interval', '1s', '--json']), {env: kpipeEnv()})
           // Exit 1 is a missed objective; none is given here, so any non-zero exit is a failure.
-          if (out.code !== 0) throw new Error(`kpipe load-test --e2e --rate ${r} exited ${out.code}: ${out.stderr.slice(-1500)}${worker.exitCode === null ? '' : `; the worker exited ${worker.exitCode}: ${workerErr}`}`)
+          if (out.code !== 0) throw new Error(`kpipe load-test --e2e --rate ${r} exited ${out.code}: ${failureOf(out.stderr)}${worker.exitCode === null ? '' : `; the worker exited ${worker.exitCode}: ${workerErr}`}`)
           runs.push({run: runNumber, rate: r, doc: JSON.parse(out.stdout) as LoadTestDoc})
         }
       } finally {
