@@ -149,6 +149,8 @@ interface Result {
 
 /** The worker's records written, every 500 ms of its drain (for the drain-rate picture). */
 let drainSeries: CounterSample[] = []
+/** The worker's RSS once a second from its start (is it flat?). */
+let workerRssSeries: {atMs: number; rssMiB: number}[] = []
 
 async function runKpipe(): Promise<Result> {
   log('kpipe worker events: draining')
@@ -168,8 +170,9 @@ async function runKpipe(): Promise<Result> {
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
   const code = await exited(child)
   const wall = (Date.now() - started) / 1000
-  const {peakRssMiB: peak, cpuSeconds: cpu} = rss.stop()
+  const {peakRssMiB: peak, cpuSeconds: cpu, rssSeries: rssOverTime} = rss.stop()
   drainSeries = written.stop()
+  workerRssSeries = rssOverTime
   if (code !== 0) throw new Error(`kpipe worker events exited ${code}: ${stderr.slice(-3000)}`)
   const summary = JSON.parse(stdout) as {consumed: number; inserted: number; durationMs: number; deadLettered: number; projectionsStale: boolean}
   if (summary.inserted !== N || summary.deadLettered !== 0) throw new Error(`kpipe inserted ${summary.inserted} of ${N}: ${stdout}`)
@@ -456,6 +459,7 @@ async function main(): Promise<void> {
     connect: figures(connect),
     kafkaRead: figures(read),
     drainSeries,
+    workerRssSeries,
   })
 }
 

@@ -20,7 +20,7 @@ import {parseArgs} from 'node:util'
 import {Kafka, logLevel} from 'kafkajs'
 
 import {createPgPool} from '../src/lib/postgres/pool.js'
-import {drainRateSpec, latencyOverTimeSpec, percentileSpec, ratesOf, renderSvg, type DistributionPoint, type RatePoint, type TimelinePoint} from './lib/charts.js'
+import {drainRateSpec, latencyOverTimeSpec, percentileSpec, ratesOf, renderSvg, rssSpec, type DistributionPoint, type RatePoint, type RssPoint, type TimelinePoint} from './lib/charts.js'
 import {exited, fmt, freePort, loadAverage, log, trackProcess, type CounterSample} from './lib/harness.js'
 import {parseProducerPerfTest, type PerfTestFigures} from './lib/kafka-tools.js'
 import {compare, renderMarkdown, type BenchReport, type ComparisonInput, type RunLoad, type SuiteReport} from './lib/report.js'
@@ -125,7 +125,18 @@ async function createTopics(topics: string[], partitions = PARTITIONS): Promise<
   const admin = kafka.admin()
   await admin.connect()
   try {
-    await admin.createTopics({waitForLeaders: true, topics: topics.map((topic) => ({topic, numPartitions: topic.endsWith('.dlq') ? 1 : partitions, replicationFactor: 1}))})
+    // Right after another suite deleted its topics the broker can answer "does not host this
+    // topic-partition" while it waits for the leaders (seen once on this machine): try again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await admin.createTopics({waitForLeaders: true, topics: topics.map((topic) => ({topic, numPartitions: topic.endsWith('.dlq') ? 1 : partitions, replicationFactor: 1}))})
+        return
+      } catch (error) {
+        if (attempt >= 5) throw error
+        log(`creating ${topics.join(', ')}: ${(error as Error).message}; again in 2 s`)
+        await new Promise((resolve) => setTimeout(resolve, 2000))
+      }
+    }
   } finally {
     await admin.disconnect()
   }
@@ -166,7 +177,7 @@ async function repeat<T>(report: SuiteReport, body: (run: number) => Promise<T>)
       results.push(await body(run))
     } catch (error) {
       report.errors.push(`run ${run}: ${(error as Error).message.slice(0, 1500)}`)
-      log(`${report.name}: run ${run} failed: ${(error as Error).message.slice(0, 500)}`)
+      log(`${report.name}: run ${run} failed: ${((error as Error).stack ?? String(error)).slice(0, 1500)}`)
     } finally {
       report.loads.push({run, atStart, atEnd: loadAverage()[0]!} satisfies RunLoad)
     }
@@ -288,6 +299,7 @@ interface DrainDoc {
   connect: DrainFigures | null
   kafkaRead: DrainFigures | null
   drainSeries: CounterSample[]
+  workerRssSeries?: {atMs: number; rssMiB: number}[]
   loadAverageAtStart: number[]
   loadAverageAtEnd: number[]
 }
@@ -313,6 +325,11 @@ function drainComparisons(runs: DrainRun[], withPeers: boolean): ComparisonInput
       {label: `CPU per event, ${compression}`, unit: 'µs', kpipe: of.map((d) => perRecordUs(d.kpipe.cpuSeconds, d.events)), peerName: 'Kafka Connect (JVM, start included)', peer: of.map((d) => (d.connect ? perRecordUs(d.connect.cpuSeconds, d.events) : null))},
     ]
   })
+}
+
+async function rssChart(report: SuiteReport, runs: DrainRun[]): Promise<void> {
+  const points: RssPoint[] = runs.flatMap((r) => (r.doc.workerRssSeries ?? []).map((p) => ({series: `${r.doc.compression}, run ${r.run}`, atSeconds: p.atMs / 1000, rssMiB: p.rssMiB})))
+  if (points.length > 0) await chart(report, 'worker-rss', 'kpipe worker events: RSS over time per codec', rssSpec(`kpipe worker events RSS, ${fmt(SIZE.drainEvents)} queued events (dashed: 250 MB)`, points, RSS_LIMIT_MIB))
 }
 
 async function drainChart(report: SuiteReport, runs: DrainRun[], name: string): Promise<void> {
@@ -359,7 +376,8 @@ const rss: Suite = {
       await drainChart(report, runs, 'rss-drain-rate')
     }
     report.comparisons.push(...drainComparisons(runs, false).map(compare))
-    report.notes.push('"Flat" is not judged here: VmHWM is the peak only.')
+    await rssChart(report, runs)
+    report.notes.push('"Flat" is not judged by a number: the picture shows VmRSS once a second against the limit.')
     raw[report.name] = runs.map((r) => ({run: r.run, compression: r.doc.compression, peakRssMiB: r.doc.kpipe.peakRssMiB}))
   },
 }

@@ -132,3 +132,29 @@ export function drainRateSpec(title: string, points: RatePoint[]): TopLevelSpec 
     },
   } as TopLevelSpec
 }
+
+export interface RssPoint {
+  series: string
+  atSeconds: number
+  rssMiB: number
+}
+
+/** Resident memory over the run, one line per series, with the limit drawn as a rule. */
+export function rssSpec(title: string, points: RssPoint[], limitMiB: number): TopLevelSpec {
+  return {
+    ...base,
+    title,
+    layer: [
+      {
+        data: {values: points},
+        mark: {type: 'line'},
+        encoding: {
+          x: {field: 'atSeconds', type: 'quantitative', title: 'seconds since the worker started'},
+          y: {field: 'rssMiB', type: 'quantitative', title: 'RSS, MiB'},
+          color: {field: 'series', type: 'nominal', title: null},
+        },
+      },
+      {data: {values: [{limit: limitMiB}]}, mark: {type: 'rule', strokeDash: [4, 4], color: 'firebrick'}, encoding: {y: {field: 'limit', type: 'quantitative'}}},
+    ],
+  } as TopLevelSpec
+}

@@ -154,17 +154,27 @@ export function cpuSeconds(pid: number): number | undefined {
 }
 
 /**
- * Samples VmHWM (peak RSS) and CPU time of a process every 200 ms until stopped. A worker that
- * re-executes itself (execve: same pid) is followed through it.
+ * Samples VmHWM (peak RSS), VmRSS and CPU time of a process every 200 ms until stopped. A worker
+ * that re-executes itself (execve: same pid) is followed through it. The RSS series (one sample
+ * a second) shows whether memory stays flat, which a peak cannot.
  */
-export function trackProcess(pid: number): {stop(): {peakRssMiB: number; cpuSeconds: number}} {
+export function trackProcess(pid: number): {stop(): {peakRssMiB: number; cpuSeconds: number; rssSeries: {atMs: number; rssMiB: number}[]}} {
   let peakKb = 0
   let cpu = 0
+  const rssSeries: {atMs: number; rssMiB: number}[] = []
+  const started = Date.now()
+  let nextSeriesAt = 0
   const sample = () => {
     try {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8')
       const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
       if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]))
+      const rss = /VmRSS:\s+(\d+) kB/.exec(status)
+      const atMs = Date.now() - started
+      if (rss && atMs >= nextSeriesAt) {
+        rssSeries.push({atMs, rssMiB: Math.round(Number(rss[1]) / 1024)})
+        nextSeriesAt = atMs + 1000
+      }
     } catch {
       // exited
     }
@@ -176,7 +186,7 @@ export function trackProcess(pid: number): {stop(): {peakRssMiB: number; cpuSeco
     stop: () => {
       sample()
       clearInterval(timer)
-      return {peakRssMiB: Math.round(peakKb / 1024), cpuSeconds: cpu}
+      return {peakRssMiB: Math.round(peakKb / 1024), cpuSeconds: cpu, rssSeries}
     },
   }
 }
