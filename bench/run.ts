@@ -11,7 +11,7 @@
  * run as child processes with --json-out, and append their own Markdown as they always do.
  * --quick: small sizes and one run, to try the harness; the report says it is a quick run.
  */
-import {spawn} from 'node:child_process'
+import {spawn, type ChildProcess} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {cpus, tmpdir} from 'node:os'
 import path from 'node:path'
@@ -238,8 +238,8 @@ const producer: Suite = {
     const runs = await repeat(report, async (runNumber) => {
       const kpipeTopic = `bench-producer-${id}-${runNumber}-kpipe`
       const perfTopic = `bench-producer-${id}-${runNumber}-perf`
-      await createTopics([kpipeTopic, perfTopic])
       try {
+        await createTopics([kpipeTopic, perfTopic]) // inside: a half-made pair is deleted too
         const runKpipe = async () => {
           const out = await run('load-test', process.execPath, kpipe(['load-test', '--topic', kpipeTopic, '--rate', '0', '--count', String(SIZE.producerRecords), '--size', `${RECORD_BYTES}B`, '--compression', 'none', '--json']), {env: kpipeEnv()})
           if (out.code !== 0) throw new Error(`kpipe load-test exited ${out.code}: ${failureOf(out.stderr)}`)
@@ -427,27 +427,31 @@ const e2e: Suite = {
     await repeat(report, async (runNumber) => {
       const topic = `bench-e2e-${id}-${runNumber}`
       const group = `${topic}-g`
-      await createTopics([topic, `${topic}.dlq`])
       const port = await freePort()
-      const worker = spawn(process.execPath, kpipe(['worker', 'events', '--topic', topic, '--group', group, '--from-beginning', '--metrics-port', String(port), '--log-level', 'warn']), {
-        cwd: REPO,
-        env: kpipeEnv(),
-        stdio: ['ignore', 'ignore', 'pipe'],
-      })
+      let worker: ChildProcess | undefined
       let workerErr = ''
-      worker.stderr.on('data', (d: Buffer) => (workerErr = (workerErr + d.toString()).slice(-5000)))
       try {
-        await waitReady(port, worker)
+        await createTopics([topic, `${topic}.dlq`]) // inside: a half-made pair is deleted too
+        const child = spawn(process.execPath, kpipe(['worker', 'events', '--topic', topic, '--group', group, '--from-beginning', '--metrics-port', String(port), '--log-level', 'warn']), {
+          cwd: REPO,
+          env: kpipeEnv(),
+          stdio: ['ignore', 'ignore', 'pipe'],
+        })
+        worker = child
+        child.stderr.on('data', (d: Buffer) => (workerErr = (workerErr + d.toString()).slice(-5000)))
+        await waitReady(port, child)
         for (const r of SIZE.e2eRates) {
           const out = await run(`load-test ${fmt(r)}/s`, process.execPath, kpipe(['load-test', '--topic', topic, '--e2e', '--rate', String(r), '--duration', SIZE.e2eDuration, '--warmup', SIZE.e2eWarmup, '--report-interval', '1s', '--json']), {env: kpipeEnv()})
           // Exit 1 is a missed objective; none is given here, so any non-zero exit is a failure.
-          if (out.code !== 0) throw new Error(`kpipe load-test --e2e --rate ${r} exited ${out.code}: ${failureOf(out.stderr)}${worker.exitCode === null ? '' : `; the worker exited ${worker.exitCode}: ${workerErr}`}`)
+          if (out.code !== 0) throw new Error(`kpipe load-test --e2e --rate ${r} exited ${out.code}: ${failureOf(out.stderr)}${child.exitCode === null ? '' : `; the worker exited ${child.exitCode}: ${workerErr}`}`)
           runs.push({run: runNumber, rate: r, doc: JSON.parse(out.stdout) as LoadTestDoc})
         }
       } finally {
-        worker.kill('SIGTERM')
-        const stopped = await Promise.race([exited(worker), new Promise((resolve) => setTimeout(() => resolve('timeout'), 40_000))])
-        if (stopped === 'timeout') worker.kill('SIGKILL')
+        if (worker && worker.exitCode === null) {
+          worker.kill('SIGTERM')
+          const stopped = await Promise.race([exited(worker), new Promise((resolve) => setTimeout(() => resolve('timeout'), 40_000))])
+          if (stopped === 'timeout') worker.kill('SIGKILL')
+        }
         await cleanE2e(topic, group)
       }
     })
