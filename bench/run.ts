@@ -42,11 +42,15 @@ if (args.help) {
   process.stdout.write(`${readFileSync(import.meta.filename, 'utf8').split('*/')[0]!.replace(/^\/\*\*\n/, '').replaceAll(/^ \* ?/gm, '')}\n`)
   process.exit(0)
 }
+function usage(message: string): never {
+  process.stderr.write(`bench/run.ts: ${message}\n`)
+  process.exit(2)
+}
 const selected = args.suites!.split(',').map((s) => s.trim()).filter(Boolean)
-for (const name of selected) if (!(ALL_SUITES as readonly string[]).includes(name)) throw new Error(`unknown suite '${name}' (suites: ${ALL_SUITES.join(', ')})`)
+for (const name of selected) if (!(ALL_SUITES as readonly string[]).includes(name)) usage(`unknown suite '${name}' (suites: ${ALL_SUITES.join(', ')})`)
 const QUICK = args.quick!
 const RUNS = QUICK ? 1 : Number(args.runs)
-if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error('--runs must be a whole number ≥ 1')
+if (!Number.isInteger(RUNS) || RUNS < 1) usage(`--runs must be a whole number ≥ 1, not '${args.runs}'`)
 const OUT = path.resolve(args.out!)
 const DATE = new Date().toISOString().slice(0, 10)
 const CHART_DIR = path.join(OUT, DATE)
