@@ -42,7 +42,7 @@ export interface LoadEventsOptions {
 
 export class LoadEvents {
   private readonly keyWidth: number
-  private readonly pad: string
+  private readonly padLength: number
   private readonly poisonEvery: number
 
   constructor(readonly options: LoadEventsOptions) {
@@ -55,14 +55,14 @@ export class LoadEvents {
     if (options.sizeBytes < base) {
       throw new UsageError(`--size ${options.sizeBytes}B is below the smallest ${options.encoding} load-test event, ${base} bytes.`, {hint: `Give --size ${base}B or more.`})
     }
-    let pad = 'x'.repeat(options.sizeBytes - base)
+    let padLength = options.sizeBytes - base
     // Avro's length prefix of payloadJson grows by a byte as it lengthens: settle the size.
     for (let i = 0; i < 3; i++) {
-      const diff = options.sizeBytes - this.encode(0, SAMPLE_TIME_US, pad).length
+      const diff = options.sizeBytes - this.encode(0, SAMPLE_TIME_US, 'x'.repeat(padLength)).length
       if (diff === 0) break
-      pad = 'x'.repeat(Math.max(0, pad.length + diff))
+      padLength = Math.max(0, padLength + diff)
     }
-    this.pad = pad
+    this.padLength = padLength
   }
 
   /** The record number of one of this run's event ids. */
@@ -89,7 +89,7 @@ export class LoadEvents {
 
   /** The value of record seq, intended to be sent at intendedWallUs (µs since the epoch). */
   value(seq: number, intendedWallUs: number): Buffer {
-    const value = this.encode(seq, intendedWallUs, this.pad)
+    const value = this.encode(seq, intendedWallUs, this.pad(seq))
     if (!this.isPoison(seq)) return value
     const text = value.toString('latin1')
     switch (this.poisonKind(seq)) {
@@ -103,7 +103,19 @@ export class LoadEvents {
     }
   }
 
-  envelope(seq: number, intendedWallUs: number, pad = this.pad): EventEnvelope {
+  /**
+   * The filler of record seq: a window onto a fixed text of words, different per record, so the
+   * records compress about as well as real JSON does (a run of one letter would compress to
+   * nothing and make a compressed load test meaningless).
+   */
+  pad(seq: number): string {
+    if (this.padLength === 0) return ''
+    const text = fillerText(this.padLength)
+    const start = (seq * 7919) % (text.length - this.padLength + 1)
+    return text.slice(start, start + this.padLength)
+  }
+
+  envelope(seq: number, intendedWallUs: number, pad = this.pad(seq)): EventEnvelope {
     return {
       eventId: this.eventId(seq),
       type: LOAD_TEST_EVENT_TYPE,
@@ -125,7 +137,7 @@ export class LoadEvents {
 /**
  * encodeEvent's JSON for a load-test event, by template: three times faster than
  * JSON.stringify of the envelope, and the producer's loop is what a load test must not be
- * limited by. Only digits, [a-z-] and the pad ever go in, so nothing needs escaping; a unit test
+ * limited by. Only digits, [a-z-] and the pad's words and spaces ever go in, so nothing needs escaping; a unit test
  * holds it byte for byte to encodeEvent.
  */
 function jsonEvent(eventId: string, key: string, intendedWallUs: number, pad: string): Buffer {
@@ -135,4 +147,27 @@ function jsonEvent(eventId: string, key: string, intendedWallUs: number, pad: st
       `"correlationId":null,"schemaVersion":1,"payload":{"t":${intendedWallUs},"p":"${pad}"}}`,
     'latin1',
   )
+}
+
+const WORDS = (
+  'order payment user account session cart item price total status created updated shipped ' +
+  'delivered failed retry region country device browser mobile desktop campaign source medium ' +
+  'search query result page view click checkout coupon discount invoice refund plan trial seat'
+).split(' ')
+let filler = ''
+
+/** At least `length` + 64 KiB of words picked by a fixed linear congruential sequence. */
+function fillerText(length: number): string {
+  if (filler.length >= length + 65_536) return filler
+  const parts: string[] = []
+  let size = 0
+  let state = 12_345
+  while (size < length + 65_536) {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31
+    const word = WORDS[state % WORDS.length]!
+    parts.push(word)
+    size += word.length + 1
+  }
+  filler = parts.join(' ')
+  return filler
 }

@@ -193,12 +193,13 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRes
       const now = nowUs()
       const due = schedule.dueSlots(now)
       while (!ended && seq < due && batch.seqs.length < options.batchSize) {
+        const offset = schedule.paced ? schedule.offsetUs(seq) : now - schedule.startUs
         const intended = schedule.paced ? schedule.intendedUs(seq) : now
-        if (schedule.pastEnd(intended, counts.measured)) {
+        if (schedule.pastEnd(offset, counts.measured)) {
           ended = true
           break
         }
-        const measured = !schedule.inWarmup(intended)
+        const measured = !schedule.inWarmup(offset)
         if (measured) {
           counts.measured++
           if (counts.firstMeasuredSeq < 0) counts.firstMeasuredSeq = seq

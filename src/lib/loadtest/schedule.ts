@@ -5,7 +5,9 @@
  * and a stalled producer shows in the corrected latency rather than hiding in a lower rate.
  * Rate 0 means as fast as possible: a record is due when the producer can take it.
  *
- * Times are microseconds on one monotonic clock (performance.now() × 1000).
+ * Times are microseconds on one monotonic clock (performance.now() × 1000). Warm-up and end are
+ * judged on the offset from the start (slot × interval), never on absolute times: start + offset −
+ * start is not offset in floating point, and a slot must not fall on the wrong side of the warm-up.
  */
 
 export interface LoadPlan {
@@ -35,9 +37,14 @@ export class SendSchedule {
     return this.intervalUs > 0
   }
 
-  /** The intended send time of slot i (paced runs only). */
+  /** The intended send time of slot i, as an offset from the start (paced runs only). */
+  offsetUs(slot: number): number {
+    return slot * this.intervalUs
+  }
+
+  /** The intended send time of slot i on the clock (paced runs only). */
   intendedUs(slot: number): number {
-    return this.startUs + slot * this.intervalUs
+    return this.startUs + this.offsetUs(slot)
   }
 
   /** How many slots are due at nowUs (paced runs: 0 before the start; unpaced: unlimited). */
@@ -47,19 +54,19 @@ export class SendSchedule {
     return Math.floor((nowUs - this.startUs) / this.intervalUs) + 1
   }
 
-  /** Whether a record intended at intendedUs falls in the warm-up. */
-  inWarmup(intendedUs: number): boolean {
-    return intendedUs - this.startUs < this.plan.warmupUs
+  /** Whether a record intended offsetUs after the start falls in the warm-up. */
+  inWarmup(offsetUs: number): boolean {
+    return offsetUs < this.plan.warmupUs
   }
 
   /**
-   * Whether the record after `measured` measured records, intended at intendedUs, is past the
-   * end of the run. A count-bound run ends after `count` measured records; a timed run ends at
-   * start + warm-up + duration.
+   * Whether the record after `measured` measured records, intended offsetUs after the start, is
+   * past the end of the run. A count-bound run ends after `count` measured records; a timed run
+   * ends at warm-up + duration.
    */
-  pastEnd(intendedUs: number, measured: number): boolean {
-    if (this.plan.count !== undefined) return measured >= this.plan.count && !this.inWarmup(intendedUs)
-    return intendedUs - this.startUs >= this.plan.warmupUs + this.plan.durationUs!
+  pastEnd(offsetUs: number, measured: number): boolean {
+    if (this.plan.count !== undefined) return measured >= this.plan.count && !this.inWarmup(offsetUs)
+    return offsetUs >= this.plan.warmupUs + this.plan.durationUs!
   }
 
   /** When the measured part begins (the end of the warm-up). */

@@ -1,3 +1,5 @@
+import {gzipSync} from 'node:zlib'
+
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
@@ -44,6 +46,16 @@ describe('LoadEvents', () => {
         expect(decoded.ok && decoded.encoding).toBe(encoding)
       }
     }
+  })
+
+  it('fills large events with text that compresses as real events do, not to nothing', () => {
+    const events = new LoadEvents({...base, sizeBytes: 1000})
+    const values = Buffer.concat(Array.from({length: 500}, (_, seq) => events.value(seq, now + seq)))
+    const ratio = values.length / gzipSync(values).length
+    // A run of one letter compresses some 50-fold; JSON events of this kind 3–6-fold.
+    expect(ratio).toBeGreaterThan(2)
+    expect(ratio).toBeLessThan(8)
+    expect(events.pad(1)).not.toBe(events.pad(2))
   })
 
   it('refuses a size below the smallest event with the minimum in the sentence', () => {

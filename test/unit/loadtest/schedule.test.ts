@@ -22,11 +22,20 @@ describe('SendSchedule (paced)', () => {
   })
 
   it('leaves the warm-up out and ends after warm-up + duration', () => {
-    expect(schedule.inWarmup(schedule.intendedUs(1999))).toBe(true)
-    expect(schedule.inWarmup(schedule.intendedUs(2000))).toBe(false)
+    expect(schedule.inWarmup(schedule.offsetUs(1999))).toBe(true)
+    expect(schedule.inWarmup(schedule.offsetUs(2000))).toBe(false)
     expect(schedule.measureStartUs).toBe(2_005_000)
-    expect(schedule.pastEnd(schedule.intendedUs(11_999), 9_999)).toBe(false)
-    expect(schedule.pastEnd(schedule.intendedUs(12_000), 10_000)).toBe(true)
+    expect(schedule.pastEnd(schedule.offsetUs(11_999), 9_999)).toBe(false)
+    expect(schedule.pastEnd(schedule.offsetUs(12_000), 10_000)).toBe(true)
+  })
+
+  it('puts the first slot after the warm-up on the right side of it, whatever the start on the clock', () => {
+    // 12345678.123 + 1e6 − 12345678.123 is 999999.9999… in floating point: offsets, not times, decide.
+    for (const start of [0, 12_345_678.123, 987_654_321.987, 3.3]) {
+      const at = new SendSchedule({ratePerSec: 500, warmupUs: 1_000_000, count: 1000}, start)
+      expect(at.inWarmup(at.offsetUs(499)), String(start)).toBe(true)
+      expect(at.inWarmup(at.offsetUs(500)), String(start)).toBe(false)
+    }
   })
 
   it('at a fractional interval (3/s) still places slots exactly', () => {
