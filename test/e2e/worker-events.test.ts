@@ -5,10 +5,12 @@
  */
 import {readFileSync} from 'node:fs'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {CompressionTypes} from 'kafkajs'
 import type pg from 'pg'
 
 import {json, runCli} from '../helpers/cli.js'
 import {startPrivateRedis} from '../helpers/services.js'
+import {registerCompressionCodecs} from '../../src/lib/workers/codecs.js'
 import {
   createTopics,
   deleteProjections,
@@ -117,6 +119,41 @@ describe('kpipe worker events', () => {
       redis.disconnect()
       await redisServer.dispose()
     }
+  })
+
+  it('shrinks its fetches for zstd-compressed input (memory follows decoded records), and still writes every event', async () => {
+    const name = uniqueName('e2e-zstd-fetch')
+    topics.push(name)
+    await createTopics(name, 1)
+    registerCompressionCodecs()
+    // ~4 MB of JSON events, some 10× smaller stored (~400 KB): a 128 KiB fetch is cut by the limit.
+    const events = makeEvents(16_000, name, {entities: 100})
+    await produce(name, events.map(eventMessage), {compression: CompressionTypes.ZSTD, chunk: 4000})
+    const result = await runCli([
+      'worker', 'events', '--topic', name, '--group', `${name}-g`, '--from-beginning', '--stop-when-caught-up', '--metrics-port', '0', '--no-projections', '--json', '--log-level', 'debug',
+      '--partition-fetch-max-bytes', '128KiB', '--batch-size', '50000',
+    ])
+    expect(result.code, result.stderr.slice(-2000)).toBe(0)
+    expect(json<Summary>(result)).toMatchObject({consumed: 16_000, written: 16_000, deadLettered: 0})
+    const sized = result.stderr
+      .split('\n')
+      .filter((line) => line.includes('fetches now ask'))
+      .map((line) => (JSON.parse(line) as {partitionFetchMaxBytes: number}).partitionFetchMaxBytes)
+    expect(sized.length, result.stderr.slice(-2000)).toBeGreaterThan(0)
+    // Below the configured 128 KiB, down to the 64 KiB floor: decoded, 128 KiB of these is ~1.3 MiB.
+    expect(Math.min(...sized)).toBe(64 * 1024)
+    // And kafkajs asked for it: the batches cut by the limit after the change hold half the records.
+    const batches = result.stderr
+      .split('\n')
+      .filter((line) => line.includes('"batch fetched"'))
+      .map((line) => JSON.parse(line) as {records: number; cutByLimit: boolean; fetchLimit: number})
+      .filter((batch) => batch.cutByLimit)
+    const before = batches.filter((batch) => batch.fetchLimit === 128 * 1024).map((batch) => batch.records)
+    const after = batches.filter((batch) => batch.fetchLimit === 64 * 1024).map((batch) => batch.records)
+    expect(before.length, result.stderr.slice(-2000)).toBeGreaterThan(0)
+    expect(after.length, result.stderr.slice(-2000)).toBeGreaterThan(0)
+    expect(Math.max(...after)).toBeLessThan(Math.min(...before) * 0.75)
+    expect(await rowCounts(pool, name)).toEqual({rows: 16_000, distinct: 16_000})
   })
 
   it('--dlq-topic sends dead letters to the named topic, not to <topic>.dlq', async () => {

@@ -23,6 +23,7 @@ export interface WorkerMetrics {
   redisUp: Gauge<never>
   redisStale: Gauge<never>
   projectionCatchUps: Counter<never>
+  fetchPartitionMaxBytes: Gauge<never>
 }
 
 export function createWorkerMetrics(worker: string, options: {defaultMetrics?: boolean} = {}): WorkerMetrics {
@@ -80,6 +81,11 @@ export function createWorkerMetrics(worker: string, options: {defaultMetrics?: b
     projectionCatchUps: new Counter({
       name: 'kpipe_worker_projection_catch_ups_total',
       help: 'Offset ranges of projections rebuilt from PostgreSQL after a Redis outage',
+      registers,
+    }),
+    fetchPartitionMaxBytes: new Gauge({
+      name: 'kpipe_worker_fetch_partition_max_bytes',
+      help: 'Bytes a fetch asks of each partition: the configured limit, lowered while records compress well',
       registers,
     }),
   }

@@ -17,6 +17,7 @@ import type {Logger} from '../logging.js'
 import {countDeadLetters, type WorkerMetrics} from '../metrics/worker-metrics.js'
 import {backoffDelay, SINK_BACKOFF, type BackoffPolicy} from './backoff.js'
 import {isCaughtUp, partitionLag, type PartitionPosition} from './caught-up.js'
+import {decodedBytesOf, FetchSizer} from './fetch-sizer.js'
 import {
   ERROR_CLASSES,
   type DecodedRecord,
@@ -93,6 +94,7 @@ export class WorkerEngine<T> {
   private fatal?: unknown
   private joined = false
   private assigned: number[] = []
+  private readonly fetchSizer: FetchSizer
   private inFlight = 0
   private readonly idleWaiters: (() => void)[] = []
   private stopRequested!: Promise<void>
@@ -120,6 +122,7 @@ export class WorkerEngine<T> {
       positionPollMs: options.positionPollMs ?? 1000,
       sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000,
     }
+    this.fetchSizer = new FetchSizer({maxBytes: options.maxBytesPerPartition ?? 1024 * 1024})
     this.stopRequested = new Promise((resolve) => {
       this.requestStop = resolve
     })
@@ -178,11 +181,13 @@ export class WorkerEngine<T> {
     if (signal?.aborted) this.stop('signal')
     signal?.addEventListener('abort', () => this.stop('signal'), {once: true})
 
+    metrics.fetchPartitionMaxBytes.set(this.fetchSizer.limit)
     const consumer = kafka.consumer({
       groupId: group,
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(this.options.sessionTimeoutMs / 3)),
-      maxBytesPerPartition: this.options.maxBytesPerPartition ?? 1024 * 1024,
+      // Read by kafkajs as a number at every fetch request (see fetch-sizer.ts).
+      maxBytesPerPartition: this.fetchSizer as unknown as number,
       maxBytes: this.options.maxBytes ?? 6 * 1024 * 1024,
       maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
@@ -253,6 +258,7 @@ export class WorkerEngine<T> {
     const {topic, partition} = batch
     const {batchSize, metrics} = this.options
     const control = {heartbeat, isStale}
+    this.sizeFetches(batch)
     this.inFlight++
     // A slice written but not yet committed: its sink follow-up (the Redis projection) runs
     // beside the next slice's write; the slice is committed once both are done.
@@ -304,6 +310,18 @@ export class WorkerEngine<T> {
       this.inFlight--
       if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve()
     }
+  }
+
+  /** Adapts the per-partition fetch size to how well this batch's records compressed. */
+  private sizeFetches(batch: EachBatchPayload['batch']): void {
+    if (batch.messages.length === 0) return
+    const decodedBytes = decodedBytesOf(batch.messages)
+    const cutByLimit = batch.offsetLag() !== '0'
+    this.options.logger.debug({topic: batch.topic, partition: batch.partition, records: batch.messages.length, decodedBytes, cutByLimit, fetchLimit: this.fetchSizer.limit}, 'batch fetched')
+    const changed = this.fetchSizer.observe(decodedBytes, cutByLimit)
+    if (changed === undefined) return
+    this.options.metrics.fetchPartitionMaxBytes.set(changed)
+    this.options.logger.info({topic: batch.topic, partition: batch.partition, partitionFetchMaxBytes: changed}, `fetches now ask ${Math.round(changed / 1024)} KiB per partition, so that what one decodes stays near the configured ${Math.round(this.fetchSizer.options.maxBytes / 1024)} KiB`)
   }
 
   private async processSlice(

@@ -21,9 +21,9 @@ import type {WorkerSummary} from './types.js'
 export const DEFAULT_METRICS_PORTS: Record<string, number> = {events: 9464, logs: 9465, analytics: 9466}
 
 /**
- * The flags of every worker; `name` gives the defaults of --group and --topic. A worker whose
- * records compress well takes smaller fetches: memory is bounded by fetched bytes, and 1 MiB of
- * zstd-compressed log lines is ~8 MiB of records decoded at once (bench/README.md, logs-drain).
+ * The flags of every worker; `name` gives the defaults of --group and --topic. Memory follows
+ * the records a fetch decodes; the engine lowers the per-partition limit while records compress
+ * (fetch-sizer.ts), and the logs worker starts from a smaller one (bench/README.md, logs-drain).
  */
 export function workerFlags(name: string, defaults: {partitionFetchMaxBytes?: number} = {}) {
   const partitionFetch = defaults.partitionFetchMaxBytes ?? 1024 * 1024
@@ -56,7 +56,7 @@ export function workerFlags(name: string, defaults: {partitionFetchMaxBytes?: nu
       defaultHelp: async () => '6MiB',
     }),
     'partition-fetch-max-bytes': sizeFlag({
-      description: 'Most bytes one fetch returns per partition (compressed, as stored)',
+      description: 'Most bytes one fetch asks of each partition (as stored); lowered while records compress, so a fetch decodes to about this much',
       default: partitionFetch,
       defaultHelp: async () => (partitionFetch % (1024 * 1024) === 0 ? `${partitionFetch / 1024 / 1024}MiB` : `${partitionFetch / 1024}KiB`),
     }),
