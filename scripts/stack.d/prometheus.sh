@@ -18,6 +18,9 @@ ensure_prometheus() {
     apt_install prometheus
     prom_free_system_service
   fi
+  # What checks deploy/ comes with monitoring: promtool (above) for the alert rules and
+  # systemd-analyze for the service units (present wherever systemd is; not in every container).
+  command -v systemd-analyze >/dev/null || apt_install systemd
 }
 
 prom_free_system_service() {
