@@ -6,7 +6,8 @@
 # `kpipe lag --serve`) and every target listed in .stack/prometheus/targets/*.json (file_sd), so a
 # test or a second worker on a port of its own can be scraped without restarting Prometheus.
 
-PROM_DIR() { echo "$STACK_DIR/prometheus"; }
+# The real path: the running server keeps it, and .stack may be a symlink of a checkout that goes away.
+PROM_DIR() { echo "$(cd -P "$STACK_DIR" && pwd)/prometheus"; }
 prom_pid() { pid_of "$STACK_DIR/prometheus.pid" "prometheus"; }
 prom_ready() { curl -fsS -m 2 "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null; }
 prom_alive() { prom_pid >/dev/null; }
@@ -71,6 +72,11 @@ prom_up() {
   ensure_prometheus
   if prom_pid >/dev/null; then
     wait_until "$SERVICE_READY_TIMEOUT" "$STACK_DIR/prometheus.log" prom_alive Prometheus -- prom_ready
+    # The configuration and rules of this checkout, without a restart (a refused reload keeps
+    # the running configuration and is only reported).
+    prom_write_config
+    curl -fsS -m 10 -X POST "http://127.0.0.1:$PROM_PORT/-/reload" >/dev/null ||
+      log "warning: Prometheus refused to reload $(PROM_DIR)/prometheus.yml; see $STACK_DIR/prometheus.log"
     return 0
   fi
   prom_write_config
