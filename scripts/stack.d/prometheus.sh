@@ -70,6 +70,18 @@ EOF
 
 prom_up() {
   ensure_prometheus
+  # One start at a time: tests of several checkouts may ask for the shared stack's Prometheus at once.
+  if command -v flock >/dev/null; then
+    (
+      flock -w 120 9 || die "could not lock $STACK_DIR/prometheus.lock"
+      prom_up_locked
+    ) 9>"$STACK_DIR/prometheus.lock"
+  else
+    prom_up_locked
+  fi
+}
+
+prom_up_locked() {
   if prom_pid >/dev/null; then
     wait_until "$SERVICE_READY_TIMEOUT" "$STACK_DIR/prometheus.log" prom_alive Prometheus -- prom_ready
     # The configuration and rules of this checkout, without a restart (a refused reload keeps
@@ -87,7 +99,7 @@ prom_up() {
   start_bg "$STACK_DIR/prometheus.pid" "$STACK_DIR/prometheus.log" \
     prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
     --storage.tsdb.retention.time=2d --web.listen-address="127.0.0.1:$PROM_PORT" \
-    --web.enable-lifecycle
+    --web.enable-lifecycle 9>&- # the server must not inherit (and hold) the lock above
   wait_until "$SERVICE_READY_TIMEOUT" "$STACK_DIR/prometheus.log" prom_alive Prometheus -- prom_ready
 }
 

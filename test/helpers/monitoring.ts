@@ -10,16 +10,36 @@ import path from 'node:path'
 import {promisify} from 'node:util'
 
 import {repoRoot} from './cli.js'
+import {sq, watchdog} from './services.js'
 
 const run = promisify(execFile)
 
-/** Starts what is missing of the stack and Prometheus; returns Prometheus' URL. */
+const stack = path.join(repoRoot, 'scripts/stack')
+
+async function prometheusUrl(): Promise<string | undefined> {
+  const {stdout} = await run(stack, ['env'], {cwd: repoRoot})
+  return /^export KPIPE_PROMETHEUS_URL=(\S+)$/m.exec(stdout)?.[1]
+}
+
+async function ready(url: string | undefined): Promise<boolean> {
+  if (!url) return false
+  const response = await fetch(`${url}/-/ready`, {signal: AbortSignal.timeout(2000)}).catch(() => undefined)
+  return response?.ok === true
+}
+
+/**
+ * Prometheus' URL, after `./scripts/stack up --monitoring` unless Prometheus already answers
+ * and the checkers that come with it (promtool, systemd-analyze) are installed: the shared stack
+ * is then left exactly as it is.
+ */
 export async function ensureMonitoring(): Promise<string> {
-  await run(path.join(repoRoot, 'scripts/stack'), ['up', '--monitoring'], {cwd: repoRoot, timeout: 600_000})
-  const {stdout} = await run(path.join(repoRoot, 'scripts/stack'), ['env'], {cwd: repoRoot})
-  const url = /^export KPIPE_PROMETHEUS_URL=(\S+)$/m.exec(stdout)?.[1]
-  if (!url) throw new Error(`scripts/stack env printed no KPIPE_PROMETHEUS_URL after up --monitoring:\n${stdout}`)
-  return url
+  const tools = await run('bash', ['-c', 'command -v promtool && command -v systemd-analyze']).then(() => true, () => false)
+  let url = await prometheusUrl()
+  if (tools && (await ready(url))) return url!
+  await run(stack, ['up', '--monitoring'], {cwd: repoRoot, timeout: 600_000})
+  url = await prometheusUrl()
+  if (!(await ready(url))) throw new Error(`Prometheus does not answer after scripts/stack up --monitoring (KPIPE_PROMETHEUS_URL=${url})`)
+  return url!
 }
 
 export interface PromSample {
@@ -46,5 +66,10 @@ export function addScrapeTargets(name: string, targets: {address: string; labels
   const tmp = path.join(dir, `.${name}.tmp`)
   writeFileSync(tmp, JSON.stringify(targets.map((t) => ({targets: [t.address], labels: t.labels}))))
   renameSync(tmp, file)
-  return () => rmSync(file, {force: true})
+  // Removed even if the test process dies first, so that Prometheus stops scraping a dead port.
+  const disarm = watchdog(`rm -f ${sq(file)}`)
+  return () => {
+    disarm()
+    rmSync(file, {force: true})
+  }
 }
