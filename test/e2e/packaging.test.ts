@@ -18,6 +18,7 @@ import {
   assertBuilt,
   BROKERS,
   createTopics,
+  deleteProjections,
   deleteRows,
   deleteTopics,
   eventMessage,
@@ -26,6 +27,7 @@ import {
   pgPool,
   produce,
   REDIS_URL,
+  redisClient,
   rowCounts,
   uniqueName,
 } from '../integration/workers/helpers.js'
@@ -68,7 +70,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (pool) {
+    const redis = redisClient()
     await deleteRows(pool, topic)
+    await deleteProjections(redis, topic)
+    redis.disconnect()
     await pool.end()
   }
   await deleteTopics(topic).catch(() => undefined)
