@@ -37,8 +37,11 @@ usage() {
 usage: scripts/stack COMMAND [OPTIONS]
 
   up [--brokers 1|3] [--secure]  install what is missing (pinned versions), start Kafka (KRaft),
-                                 PostgreSQL, Redis and the BigQuery emulator; wait until each
+     [--monitoring]              PostgreSQL, Redis and the BigQuery emulator; wait until each
                                  answers. Idempotent: running services are left alone.
+                                 --monitoring: also Prometheus (Debian's package), scraping the
+                                 workers (9464-9466) and `kpipe lag --serve` (9467) on localhost
+                                 and the targets in .stack/prometheus/targets/*.json
   down [--wipe]                  stop everything; --wipe also deletes .stack/ data
   reset                          down --wipe
   status                         service / state / address / pid; exit 0 only if all run
@@ -51,7 +54,8 @@ usage: scripts/stack COMMAND [OPTIONS]
                                  kafka-get-offsets kafka-metadata-quorum connect-standalone
 
 Ports (persisted in .stack/ports.env at `up`): KPIPE_STACK_KAFKA_PORT (9092),
-KPIPE_STACK_PG_PORT (5432), KPIPE_STACK_REDIS_PORT (6379), KPIPE_STACK_BQ_PORT (9050).
+KPIPE_STACK_PG_PORT (5432), KPIPE_STACK_REDIS_PORT (6379), KPIPE_STACK_BQ_PORT (9050),
+KPIPE_STACK_PROM_PORT (9090).
 Cache of downloaded/built artefacts: ${KPIPE_CACHE_DIR:-$HOME/.cache/kpipe}.
 EOF
 }
@@ -86,7 +90,10 @@ read_setting() {
 # (pass "up" as $1), so that env/status/down always agree with the last `up`.
 load_settings() {
   local mode="${1:-read}"
-  local p_kafka="" p_pg="" p_redis="" p_bq="" p_brokers="" p_secure=""
+  local p_kafka="" p_pg="" p_redis="" p_bq="" p_brokers="" p_secure="" p_prom=""
+  p_prom=$(read_setting PROM_PORT)
+  MONITORING=$(read_setting MONITORING)
+  MONITORING="${MONITORING:-0}"
   p_kafka=$(read_setting KAFKA_PORT)
   p_pg=$(read_setting PG_PORT)
   p_redis=$(read_setting REDIS_PORT)
@@ -98,16 +105,18 @@ load_settings() {
     PG_PORT="${KPIPE_STACK_PG_PORT:-${p_pg:-5432}}"
     REDIS_PORT="${KPIPE_STACK_REDIS_PORT:-${p_redis:-6379}}"
     BQ_PORT="${KPIPE_STACK_BQ_PORT:-${p_bq:-9050}}"
+    PROM_PORT="${KPIPE_STACK_PROM_PORT:-${p_prom:-9090}}"
   else
     KAFKA_PORT="${p_kafka:-${KPIPE_STACK_KAFKA_PORT:-9092}}"
     PG_PORT="${p_pg:-${KPIPE_STACK_PG_PORT:-5432}}"
     REDIS_PORT="${p_redis:-${KPIPE_STACK_REDIS_PORT:-6379}}"
     BQ_PORT="${p_bq:-${KPIPE_STACK_BQ_PORT:-9050}}"
+    PROM_PORT="${p_prom:-${KPIPE_STACK_PROM_PORT:-9090}}"
   fi
   BROKERS="${p_brokers:-1}"
   SECURE="${p_secure:-0}"
   local v
-  for v in KAFKA_PORT PG_PORT REDIS_PORT BQ_PORT; do
+  for v in KAFKA_PORT PG_PORT REDIS_PORT BQ_PORT PROM_PORT; do
     if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1 || ${!v} > 65535)); then die "invalid port $v=${!v}"; fi
   done
   BQ_GRPC_PORT=$((BQ_PORT + 10))
@@ -123,6 +132,8 @@ REDIS_PORT=$REDIS_PORT
 BQ_PORT=$BQ_PORT
 BROKERS=$BROKERS
 SECURE=$SECURE
+PROM_PORT=$PROM_PORT
+MONITORING=$MONITORING
 EOF
   mv "$PORTS_FILE.tmp" "$PORTS_FILE"
 }
@@ -804,12 +815,13 @@ choose_port() {
 # Commands
 # ---------------------------------------------------------------------------------------------
 cmd_up() {
-  local want_brokers="" want_secure=0
+  local want_brokers="" want_secure=0 want_monitoring=0
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --brokers) want_brokers="${2:-}"; shift 2 || die "--brokers needs a value (1 or 3)" ;;
       --brokers=*) want_brokers="${1#*=}"; shift ;;
       --secure) want_secure=1; shift ;;
+      --monitoring) want_monitoring=1; shift ;;
       -h | --help) usage; return 0 ;;
       *) die "up: unknown option '$1'" ;;
     esac
@@ -840,12 +852,17 @@ cmd_up() {
   r=0; bq_pid >/dev/null && r=1
   choose_port bq BQ_PORT KPIPE_STACK_BQ_PORT "$r"
   BQ_GRPC_PORT=$((BQ_PORT + 10))
+  # Without --monitoring: a Prometheus that runs is left alone (and stays in the settings).
+  if [[ $want_monitoring == 1 ]] || prom_pid >/dev/null; then MONITORING=1; else MONITORING=0; fi
+  r=0; prom_pid >/dev/null && r=1
+  [[ $MONITORING == 1 ]] && choose_port prometheus PROM_PORT KPIPE_STACK_PROM_PORT "$r"
   save_settings
   kafka_up
   save_settings
   pg_up
   redis_up
   bq_up
+  [[ $want_monitoring == 1 ]] && prom_up
   save_settings
   summary "$((SECONDS - t0))"
 }
@@ -858,6 +875,7 @@ summary() {
     printf '  postgres  postgres://kpipe:kpipe@localhost:%s/kpipe\n' "$PG_PORT"
     printf '  redis     redis://localhost:%s\n' "$REDIS_PORT"
     printf '  bigquery  %s  (project %s, dataset %s)\n' "$(bq_url)" "$BQ_PROJECT" "$BQ_DATASET"
+    if prom_pid >/dev/null; then printf '  prometheus %s\n' "$(prom_url)"; fi
     # shellcheck disable=SC2016
     printf '  eval "$(scripts/stack env)" exports the KPIPE_* variables%s\n' "$([[ $SECURE == 1 ]] && echo '; env --secure for SASL_SSL')"
   } >&2
@@ -873,6 +891,7 @@ cmd_down() {
   done
   load_settings
   find_pg_bin || true
+  prom_down
   bq_down
   redis_down
   [[ -n "$PG_BIN" ]] && pg_down
@@ -915,6 +934,12 @@ cmd_status() {
   row redis "$state" "localhost:$REDIS_PORT" "$pid"
   if pid=$(bq_pid) && bq_ready; then state=running; else state=stopped pid=""; fi
   row bigquery "$state" "localhost:$BQ_PORT" "$pid"
+  # Listed when it runs or was asked for (up --monitoring); a stack without it is complete.
+  if pid=$(prom_pid) && prom_ready; then
+    row prometheus running "localhost:$PROM_PORT" "$pid"
+  elif [[ $MONITORING == 1 ]]; then
+    row prometheus stopped "localhost:$PROM_PORT" ""
+  fi
   return $all
 }
 
@@ -936,6 +961,7 @@ cmd_env() {
   echo "export KPIPE_BQ_PROJECT=$BQ_PROJECT"
   echo "export KPIPE_BQ_DATASET=$BQ_DATASET"
   echo "export KPIPE_BQ_ENDPOINT=$(bq_url)"
+  if [[ $MONITORING == 1 ]] || prom_pid >/dev/null; then echo "export KPIPE_PROMETHEUS_URL=$(prom_url)"; fi
   if [[ $secure == 1 ]]; then
     echo "export KPIPE_KAFKA_SSL=true"
     echo "export KPIPE_KAFKA_CA_FILE=$STACK_DIR/tls/ca.crt"
@@ -971,3 +997,6 @@ cmd_tool() {
   exec java -Xmx256M "${JAVA_GC_OPTS[@]}" -Dlog4j2.configurationFile="$STACK_D/tools-log4j2.yaml" \
     -Dkpipe.tool.log.level="$level" -cp "$KAFKA_LIBS/*" "$class" "$@"
 }
+
+# shellcheck source-path=SCRIPTDIR source=prometheus.sh
+source "$STACK_D/prometheus.sh"

@@ -15,10 +15,15 @@ export interface CliResult {
   durationMs: number
 }
 
-export async function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number} = {}): Promise<CliResult> {
+/**
+ * `bin`: an installed `kpipe` executable to run instead of this checkout's bin/run.js; it is run
+ * as a shell would, so its shebang finds node on PATH.
+ */
+export async function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number; bin?: string} = {}): Promise<CliResult> {
   const started = Date.now()
+  const [command, argv] = options.bin ? [options.bin, args] : [process.execPath, [binRun, ...args]]
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [binRun, ...args], {
+    const child = spawn(command, argv, {
       cwd: options.cwd ?? repoRoot,
       env: {...process.env, ...options.env},
       stdio: ['pipe', 'pipe', 'pipe'],
