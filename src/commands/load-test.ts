@@ -47,7 +47,7 @@ export default class LoadTest extends BaseCommand<typeof LoadTest> {
       },
     })(),
     warmup: durationFlag({description: 'Send for this long before measuring', default: 0, defaultHelp: async () => '0s'}),
-    'batch-size': Flags.integer({description: 'Records per produce request at most', default: 1000, min: 1}),
+    'batch-size': Flags.integer({description: 'Records per produce request at most', default: 2000, min: 1}),
     linger: durationFlag({description: 'Longest wait for a batch to fill before it is sent', default: 5, defaultHelp: async () => '5ms'}),
     'max-in-flight': Flags.integer({description: 'Unacknowledged produce requests at most', default: 5, min: 1, max: 5}),
     e2e: Flags.boolean({description: 'Also time intended send → row in pipeline.events (kpipe worker events must be consuming --topic)', default: false}),
