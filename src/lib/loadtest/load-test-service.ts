@@ -315,7 +315,7 @@ function loadTestFailure(error: unknown, topic: string, acknowledged: number): u
  * murmur2 with kafkajs' Long arithmetic plus a filter of the partition list per record was a
  * tenth of its CPU (profiled). Forgotten when the partition count changes.
  */
-const keyCachingPartitioner: ICustomPartitioner = () => {
+export const keyCachingPartitioner: ICustomPartitioner = () => {
   const murmur2 = Partitioners.DefaultPartitioner()
   const cache = new Map<unknown, number>()
   let partitions = 0
