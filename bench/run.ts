@@ -67,6 +67,8 @@ const SIZE = QUICK
   : {producerRecords: 1_000_000, drainEvents: 1_000_000, e2eRates: [1000, 5000, 10_000], e2eDuration: '20s', e2eWarmup: '3s', logsLines: 1_000_000, analyticsEvents: 200_000, lag: {groups: 50, topics: 10, partitions: 60}, integrityRows: 1_000_000}
 const COMPRESSIONS = ['none', 'lz4', 'zstd'] as const
 const RECORD_BYTES = 200
+/** kpipe load-test producers (threads) beside the perf test's one producer with its sender thread: two threads each. */
+const PRODUCERS = 2
 const PARTITIONS = 6
 /** The worker's concurrency in the drain: the bare upsert runs on as many connections (DESIGN §6: "equal connections"). */
 const DRAIN_CONCURRENCY = 6
@@ -237,6 +239,7 @@ const producer: Suite = {
   description:
     `${fmt(SIZE.producerRecords)} records of ${RECORD_BYTES} bytes as fast as possible (\`--rate 0\` / \`--throughput -1\`), acks=all, no compression, ` +
     `each tool into its own fresh topic of ${PARTITIONS} partitions (same settings); the order of the two alternates from run to run. ` +
+    `kpipe runs \`--producers ${PRODUCERS}\` (two JavaScript threads), the perf test one producer (its caller and its sender thread). ` +
     'Latency is each tool\'s send → acknowledgement; kpipe\'s corrected latency (intended send → ack) is in the JSON.',
   async run(_context, report) {
     const runs = await repeat(report, async (runNumber) => {
@@ -245,7 +248,7 @@ const producer: Suite = {
       try {
         await createTopics([kpipeTopic, perfTopic]) // inside: a half-made pair is deleted too
         const runKpipe = async () => {
-          const out = await run('load-test', process.execPath, kpipe(['load-test', '--topic', kpipeTopic, '--rate', '0', '--count', String(SIZE.producerRecords), '--size', `${RECORD_BYTES}B`, '--compression', 'none', '--json']), {env: kpipeEnv()})
+          const out = await run('load-test', process.execPath, kpipe(['load-test', '--topic', kpipeTopic, '--rate', '0', '--count', String(SIZE.producerRecords), '--size', `${RECORD_BYTES}B`, '--compression', 'none', '--producers', String(PRODUCERS), '--json']), {env: kpipeEnv()})
           if (out.code !== 0) throw new Error(`kpipe load-test exited ${out.code}: ${failureOf(out.stderr)}`)
           return {...(JSON.parse(out.stdout) as LoadTestDoc), peakRssMiB: out.peakRssMiB, cpuSeconds: out.cpuSeconds}
         }

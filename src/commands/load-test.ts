@@ -21,6 +21,7 @@ export default class LoadTest extends BaseCommand<typeof LoadTest> {
     'unreachable. Load-test events have type loadtest, source kpipe and ids lt<runId><n>; their keys are lt-<n>.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> --count 200000 --json',
+    '<%= config.bin %> <%= command.id %> --count 1000000 --producers 2',
     '<%= config.bin %> <%= command.id %> --rate 5000 --duration 60s --warmup 5s --e2e --max-e2e-p99 50ms',
     '<%= config.bin %> <%= command.id %> --topic events --rate 20000 --duration 5m --compression lz4 --poison 0.01',
     '<%= config.bin %> <%= command.id %> --rate 1000 --duration 30s --min-rate 990 --max-p99 20ms',
@@ -47,6 +48,12 @@ export default class LoadTest extends BaseCommand<typeof LoadTest> {
       },
     })(),
     warmup: durationFlag({description: 'Send for this long before measuring', default: 0, defaultHelp: async () => '0s'}),
+    producers: Flags.integer({
+      description: 'Producers, each in its own thread: kafkajs encodes records on its thread, so more than one core takes more than one',
+      default: 1,
+      min: 1,
+      max: 16,
+    }),
     'batch-size': Flags.integer({description: 'Records per produce request at most', default: 2000, min: 1}),
     linger: durationFlag({description: 'Longest wait for a batch to fill before it is sent', default: 5, defaultHelp: async () => '5ms'}),
     'max-in-flight': Flags.integer({description: 'Unacknowledged produce requests at most', default: 5, min: 1, max: 5}),
@@ -80,6 +87,7 @@ export default class LoadTest extends BaseCommand<typeof LoadTest> {
         },
         events: {sizeBytes: flags.size, keys: flags.keys, encoding: flags.encoding as EventEncoding, poisonShare: flags.poison},
         compression: flags.compression as CompressionName,
+        producers: flags.producers,
         batchSize: flags['batch-size'],
         lingerMs: flags.linger,
         maxInFlight: flags['max-in-flight'],

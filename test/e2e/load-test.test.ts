@@ -87,12 +87,29 @@ describe('kpipe load-test', () => {
     expect(sizes.filter((length) => length === 300)).toHaveLength(1485)
   })
 
+  it('--producers splits the rate and the count exactly over threads that start together', async () => {
+    const run = await runCli(['load-test', '--topic', paced, '--rate', '900', '--count', '900', '--warmup', '1s', '--producers', '3', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = json<LoadTestResult>(run)
+    expect(result.settings.producers).toBe(3)
+    expect(new Set(result.runIds).size).toBe(3)
+    // 300/s each: 300 warm-up slots and 300 measured ones per producer.
+    expect(result).toMatchObject({records: 900, warmupRecords: 900, sent: 1800, acknowledged: 1800})
+    expect(result.latencyMs.count).toBe(900)
+    // The last measured slot of each is 299 × 3.33 ms after the warm-up: no faster than the pace.
+    expect(result.durationMs).toBeGreaterThanOrEqual(996)
+    expect(result.recordsPerSec).toBeLessThanOrEqual(903.5)
+    expect(result.timeline.reduce((sum, point) => sum + point.records, 0)).toBe(1800)
+  })
+
   it('--e2e times intended send → row written by a running kpipe worker events, over the valid events only', async () => {
     const worker = await startServingWorker(['--topic', live, '--group', `${live}-worker`, '--from-beginning', '--no-projections'])
     await worker.waitForLog(/joined consumer group/)
-    const run = await runCli(['load-test', '--topic', live, '--rate', '1000', '--count', '2000', '--poison', '0.01', '--e2e', '--e2e-timeout', '120s', '--max-e2e-p99', '1h', '--json'])
+    // Two producers (threads), each with its own run id: the rows of both are read back.
+    const run = await runCli(['load-test', '--topic', live, '--rate', '1000', '--count', '2000', '--poison', '0.01', '--producers', '2', '--e2e', '--e2e-timeout', '120s', '--max-e2e-p99', '1h', '--json'])
     expect(run.code, run.stderr).toBe(0)
     const result = json<LoadTestResult>(run)
+    expect(result.runIds).toHaveLength(2)
     expect(result.e2e).toMatchObject({expected: 1980, stored: 1980, missing: 0})
     expect(result.e2eLatencyMs!.count).toBe(1980)
     expect(result.e2eLatencyMs!.p50).toBeGreaterThan(0)

@@ -52,6 +52,8 @@ export async function measureEndToEnd(options: {
   firstSeq: number
   endSeq: number
   signal?: AbortSignal
+  /** Record into this histogram (several producers' events into one); a new one by default. */
+  latency?: LatencyRecorder
 }): Promise<EndToEndResult> {
   const {events, firstSeq, endSeq} = options
   const started = Date.now()
@@ -61,7 +63,7 @@ export async function measureEndToEnd(options: {
     if (events.isPoison(seq)) found[seq - firstSeq] = 1
     else expected++
   }
-  const latency = new LatencyRecorder()
+  const latency = options.latency ?? new LatencyRecorder()
   const pool = createPgPool(options.postgres, {max: 1, applicationName: 'kpipe load-test'})
   let stored = 0
   try {

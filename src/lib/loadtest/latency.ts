@@ -3,7 +3,7 @@
  * significant digits, so percentiles are exact to 0.1% at any scale and memory stays a few tens
  * of KiB however many records are measured.
  */
-import {build, type Histogram} from 'hdr-histogram-js'
+import {build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram} from 'hdr-histogram-js'
 
 /** The percentiles of the classic HdrHistogram percentile plot, for a chart of the distribution. */
 export const DISTRIBUTION_PERCENTILES = [0, 50, 75, 90, 95, 99, 99.9, 99.99, 100] as const
@@ -56,6 +56,18 @@ export class LatencyRecorder {
 
   reset(): void {
     this.histogram.reset()
+  }
+
+  /** HdrHistogram's compressed form, to pass between threads. */
+  encode(): string {
+    return encodeIntoCompressedBase64(this.histogram)
+  }
+
+  /** Adds the records of an encoded histogram (another producer's) to this one. */
+  addEncoded(encoded: string): void {
+    const other = decodeFromCompressedBase64(encoded, 32, false)
+    this.histogram.add(other)
+    other.destroy()
   }
 }
 

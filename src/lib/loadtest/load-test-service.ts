@@ -1,43 +1,26 @@
 /**
  * `kpipe load-test`: paced envelope events → Kafka, with three latencies per record (publish:
  * send → ack; publish delay: intended send → send; corrected: intended send → ack), and, with
- * --e2e, intended send → row in pipeline.events read back from PostgreSQL.
- *
- * kafkajs has no accumulator of its own (each send is one request), so this loop is the
- * accumulator: records join a batch when they are due (their "send", as producer.send() is in
- * Java's perf test), the batch goes out when it is full or has lingered, and at most maxInFlight
- * batches are unacknowledged. A full pipeline holds the loop, and the records due meanwhile are
- * sent late: their publish delay, not a lower rate, shows the stall.
+ * --e2e, intended send → row in pipeline.events read back from PostgreSQL. The sending is
+ * producer-loop.ts; this runs one producer in this thread or several in worker threads, starts
+ * them together, merges their histograms and progress, and reads the rows back.
  */
 import {randomInt} from 'node:crypto'
-import {setImmediate as yieldToIo} from 'node:timers/promises'
-import {performance} from 'node:perf_hooks'
-import {CompressionTypes, Partitioners, type ICustomPartitioner, type Message} from 'kafkajs'
+import {Worker} from 'node:worker_threads'
 
 import type {KpipeConfig} from '../config.js'
-import {settlesWithin} from '../deadline.js'
-import {kafkaDependencyError} from '../error-classify.js'
-import {DependencyError, KpipeError} from '../errors.js'
+import {ConfigError, DependencyError, InternalError, UsageError, type Dependency} from '../errors.js'
 import {assertTopicExists} from '../kafka/admin.js'
-import {COMMAND_RETRY, createKafka} from '../kafka/client.js'
-import {registerCompressionCodecs} from '../workers/codecs.js'
-import {checkEndToEndReady, measureEndToEnd, type EndToEndResult} from './e2e.js'
+import {checkEndToEndReady, measureEndToEnd} from './e2e.js'
 import {LatencyRecorder, type LatencySummary} from './latency.js'
 import {LoadEvents, type LoadEventsOptions} from './load-events.js'
 import {objectiveBreaches, type LoadObjectives} from './objectives.js'
-import {SendSchedule, type LoadPlan} from './schedule.js'
+import {ProducerLoop, type CompressionName, type ProducerLoopOptions, type ProducerLoopResult, type WindowReport} from './producer-loop.js'
+import type {SerializedError, ToProducer} from './producer-thread.js'
+import type {LoadPlan} from './schedule.js'
+import type {EndToEndResult} from './e2e.js'
 
-export const COMPRESSIONS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const
-export type CompressionName = (typeof COMPRESSIONS)[number]
-const COMPRESSION_TYPES: Record<CompressionName, CompressionTypes> = {
-  none: CompressionTypes.None,
-  gzip: CompressionTypes.GZIP,
-  snappy: CompressionTypes.Snappy,
-  lz4: CompressionTypes.LZ4,
-  zstd: CompressionTypes.ZSTD,
-}
-/** Longest wait for one batch's acknowledgement (kafkajs retries inside it) before giving up. */
-const SEND_DEADLINE_MS = 30_000
+export {COMPRESSIONS, keyCachingPartitioner, type CompressionName} from './producer-loop.js'
 
 export interface LoadTestOptions {
   kafka: KpipeConfig['kafka']
@@ -45,6 +28,8 @@ export interface LoadTestOptions {
   plan: LoadPlan
   events: Omit<LoadEventsOptions, 'runId'>
   compression: CompressionName
+  /** Producers, each in its own thread when more than one (kafkajs encodes on the JS thread). */
+  producers: number
   /** Records per produce request at most. */
   batchSize: number
   /** How long a record may wait for its batch to fill. */
@@ -75,9 +60,11 @@ export interface TimelinePoint {
 }
 
 export interface LoadTestResult {
+  /** The run's id; with several producers each has its own (event ids lt<runId>…). */
   runId: string
+  runIds: string[]
   topic: string
-  settings: {ratePerSec: number; sizeBytes: number; keys: number; encoding: string; compression: CompressionName; poisonShare: number; batchSize: number; lingerMs: number; maxInFlight: number; warmupMs: number}
+  settings: {ratePerSec: number; sizeBytes: number; keys: number; encoding: string; compression: CompressionName; poisonShare: number; producers: number; batchSize: number; lingerMs: number; maxInFlight: number; warmupMs: number}
   /** Measured records acknowledged (warm-up excluded). */
   records: number
   durationMs: number
@@ -98,175 +85,106 @@ export interface LoadTestResult {
   breaches: string[]
 }
 
-const nowUs = (): number => performance.now() * 1000
-/** The monotonic clock's µs → µs since the epoch (what PostgreSQL's now() is compared with). */
-const wallUs = (monotonicUs: number): number => Math.round(performance.timeOrigin * 1000 + monotonicUs)
-
-interface Batch {
-  messages: Message[]
-  seqs: number[]
-  intendedUs: number[]
-  sendUs: number[]
-  measured: boolean[]
-  bytes: number[]
+/** One producer, in this thread or another: connected once `ready` resolves. */
+interface ProducerHandle {
+  ready: Promise<void>
+  run(startWallUs: number, onWindow: (window: WindowReport) => void): Promise<ProducerLoopResult>
+  stop(): void
 }
 
-const newBatch = (): Batch => ({messages: [], seqs: [], intendedUs: [], sendUs: [], measured: [], bytes: []})
-
 export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestResult> {
-  registerCompressionCodecs()
-  const runId = randomRunId()
-  const events = new LoadEvents({...options.events, runId})
-  const kafka = createKafka(options.kafka, {retry: COMMAND_RETRY, debug: options.debug})
   await assertTopicExists(options.kafka, options.topic, {debug: options.debug})
   if (options.e2e) await checkEndToEndReady(options.e2e.postgres)
+  // Checked here, before any thread starts: a size below the envelope is a usage error.
+  new LoadEvents({...options.events, runId: 'aaaaaa'})
 
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: options.maxInFlight,
-    allowAutoTopicCreation: false,
-    createPartitioner: keyCachingPartitioner,
-    // Idempotence needs unlimited retries (kafkajs warns otherwise); SEND_DEADLINE_MS bounds a send.
-    retry: {...COMMAND_RETRY, retries: Number.MAX_SAFE_INTEGER},
-  })
+  const n = options.producers
+  const runIds = Array.from({length: n}, () => randomRunId())
+  const loops: ProducerLoopOptions[] = runIds.map((runId, k) => ({
+    kafka: options.kafka,
+    topic: options.topic,
+    plan: shareOfPlan(options.plan, n, k),
+    events: {...options.events, runId},
+    compression: options.compression,
+    batchSize: options.batchSize,
+    lingerMs: options.lingerMs,
+    maxInFlight: options.maxInFlight,
+    reportIntervalMs: options.reportIntervalMs,
+    debug: options.debug,
+  }))
+  const handles = n === 1 ? [inThisThread(loops[0]!, options.signal)] : loops.map((loop) => inWorkerThread(loop))
+  const stopAll = () => handles.forEach((handle) => handle.stop())
+  options.signal?.addEventListener('abort', stopAll, {once: true})
+  let results: ProducerLoopResult[]
+  const timeline: TimelinePoint[] = []
   try {
-    await producer.connect()
-  } catch (error) {
-    throw kafkaDependencyError(error) ?? error
+    await Promise.all(handles.map((handle) => handle.ready))
+    // A common start a moment ahead, so that every producer's first slot is the same instant.
+    const startWallUs = Date.now() * 1000 + 20_000
+    const windows = new WindowMerger(n, startWallUs, (point) => {
+      timeline.push(point)
+      options.onProgress?.(point)
+    })
+    results = await Promise.all(
+      handles.map((handle) =>
+        handle.run(startWallUs, (window) => windows.add(window)).catch((error: unknown) => {
+          stopAll()
+          throw error
+        }),
+      ),
+    )
+    windows.flush()
+  } finally {
+    options.signal?.removeEventListener('abort', stopAll)
+    stopAll()
   }
 
   const publish = new LatencyRecorder()
   const delay = new LatencyRecorder()
   const corrected = new LatencyRecorder()
-  const window = {publish: new LatencyRecorder(), corrected: new LatencyRecorder(), records: 0, bytes: 0, warmup: false}
-  const counts = {sent: 0, acknowledged: 0, poison: 0, warmup: 0, measured: 0, measuredBytes: 0, firstMeasuredSeq: -1, lastAckUs: 0}
-  const timeline: TimelinePoint[] = []
-  let failure: unknown
-
-  const schedule = new SendSchedule(options.plan, nowUs())
-  const reporter = startReporter(schedule.startUs, options.reportIntervalMs, window, (point) => {
-    timeline.push(point)
-    options.onProgress?.(point)
-  })
-
-  const inFlight = new Set<Promise<void>>()
-  const dispatch = (batch: Batch) => {
-    const sent = producer.send({topic: options.topic, acks: -1, compression: COMPRESSION_TYPES[options.compression], messages: batch.messages})
-    const done = settlesWithin(sent, SEND_DEADLINE_MS).then(
-      (settled) => {
-        if (!settled) {
-          failure ??= new DependencyError('kafka', `Kafka did not acknowledge a batch of ${options.topic} within ${SEND_DEADLINE_MS / 1000}s.`, {hint: 'Check the brokers with kpipe health.'})
-          return
-        }
-        const ackUs = nowUs()
-        for (let i = 0; i < batch.seqs.length; i++) {
-          const publishUs = ackUs - batch.sendUs[i]!
-          const correctedUs = ackUs - batch.intendedUs[i]!
-          window.publish.record(publishUs)
-          window.corrected.record(correctedUs)
-          window.bytes += batch.bytes[i]!
-          if (events.isPoison(batch.seqs[i]!)) counts.poison++
-          if (!batch.measured[i]) continue
-          publish.record(publishUs)
-          delay.record(batch.sendUs[i]! - batch.intendedUs[i]!)
-          corrected.record(correctedUs)
-          counts.measuredBytes += batch.bytes[i]!
-          counts.lastAckUs = ackUs
-        }
-        window.records += batch.seqs.length
-        counts.acknowledged += batch.seqs.length
-      },
-      (error: unknown) => {
-        failure ??= error
-      },
-    )
-    const tracked = done.finally(() => inFlight.delete(tracked))
-    inFlight.add(tracked)
+  for (const result of results) {
+    publish.addEncoded(result.publish)
+    delay.addEncoded(result.delay)
+    corrected.addEncoded(result.corrected)
   }
-
-  let seq = 0
-  let batch = newBatch()
-  const lingerUs = options.lingerMs * 1000
-  try {
-    let ended = false
-    while (failure === undefined && !options.signal?.aborted) {
-      const now = nowUs()
-      const due = schedule.dueSlots(now)
-      while (!ended && seq < due && batch.seqs.length < options.batchSize) {
-        const offset = schedule.paced ? schedule.offsetUs(seq) : now - schedule.startUs
-        const intended = schedule.paced ? schedule.intendedUs(seq) : now
-        if (schedule.pastEnd(offset, counts.measured)) {
-          ended = true
-          break
-        }
-        const measured = !schedule.inWarmup(offset)
-        if (measured) {
-          counts.measured++
-          if (counts.firstMeasuredSeq < 0) counts.firstMeasuredSeq = seq
-        } else counts.warmup++
-        window.warmup ||= !measured
-        const value = events.value(seq, wallUs(intended))
-        batch.messages.push({key: events.keyBuffer(seq), value})
-        batch.seqs.push(seq)
-        batch.intendedUs.push(intended)
-        batch.sendUs.push(now)
-        batch.measured.push(measured)
-        batch.bytes.push(value.length)
-        seq++
-      }
-      const full = batch.seqs.length >= options.batchSize
-      const lingered = batch.seqs.length > 0 && now - batch.sendUs[0]! >= lingerUs
-      const canDispatch = inFlight.size < options.maxInFlight
-      if (canDispatch && (full || lingered || (ended && batch.seqs.length > 0))) {
-        counts.sent += batch.seqs.length
-        dispatch(batch)
-        batch = newBatch()
-        // Let acknowledgements and timers in between batches.
-        await yieldToIo()
-        continue
-      }
-      if (ended && batch.seqs.length === 0) break
-      // Wait for whichever comes first: the next slot (while the batch has room: records keep
-      // joining it while every request is in flight, as they join Java's accumulator), the end
-      // of the linger, or an acknowledgement that frees a request. A full batch with every
-      // request in flight holds the records due meanwhile: that is their publish delay.
-      const waits: Promise<unknown>[] = []
-      let wakeUs = Number.POSITIVE_INFINITY
-      if (!full && !ended && schedule.paced) wakeUs = schedule.intendedUs(seq)
-      if (canDispatch && batch.seqs.length > 0) wakeUs = Math.min(wakeUs, batch.sendUs[0]! + lingerUs)
-      if (!canDispatch) waits.push(Promise.race(inFlight))
-      if (wakeUs !== Number.POSITIVE_INFINITY) {
-        const waitMs = (wakeUs - nowUs()) / 1000
-        waits.push(waitMs > 0 ? sleep(waitMs, options.signal) : yieldToIo())
-      }
-      await (waits.length > 0 ? Promise.race(waits) : yieldToIo())
-    }
-    if (failure === undefined && batch.seqs.length > 0 && !options.signal?.aborted) {
-      counts.sent += batch.seqs.length
-      dispatch(batch)
-    }
-    await Promise.all(inFlight)
-  } finally {
-    reporter.stop()
-    await settlesWithin(producer.disconnect().catch(() => undefined), 5000)
-  }
-  if (failure !== undefined) throw loadTestFailure(failure, options.topic, counts.acknowledged)
-
-  const durationMs = counts.lastAckUs > 0 ? Math.max(1, (counts.lastAckUs - schedule.measureStartUs) / 1000) : 0
+  const sum = (pick: (r: ProducerLoopResult) => number) => results.reduce((total, r) => total + pick(r), 0)
+  const measureStart = Math.min(...results.map((r) => r.measureStartWallUs))
+  const lastAck = Math.max(...results.map((r) => r.lastAckWallUs))
+  const durationMs = lastAck > 0 ? Math.max(1, (lastAck - measureStart) / 1000) : 0
   const measuredRecords = publish.count
+  const measuredBytes = sum((r) => r.measuredBytes)
+
   let e2e: EndToEndResult | null = null
-  if (options.e2e && counts.firstMeasuredSeq >= 0) {
-    e2e = await measureEndToEnd({
-      postgres: options.e2e.postgres,
+  if (options.e2e) {
+    const latency = new LatencyRecorder()
+    const parts: EndToEndResult[] = []
+    const started = Date.now()
+    for (const result of results) {
+      if (result.firstMeasuredSeq < 0) continue
+      const part = await measureEndToEnd({
+        postgres: options.e2e.postgres,
+        // One timeout for the run: the producers' rows are read one after the other.
+        timeoutMs: Math.max(0, options.e2e.timeoutMs - (Date.now() - started)),
+        events: new LoadEvents({...options.events, runId: result.runId}),
+        firstSeq: result.firstMeasuredSeq,
+        endSeq: result.firstMeasuredSeq + result.measured,
+        signal: options.signal,
+        latency,
+      })
+      parts.push(part)
+    }
+    e2e = {
+      latency: latency.summary(),
+      expected: parts.reduce((t, p) => t + p.expected, 0),
+      stored: parts.reduce((t, p) => t + p.stored, 0),
+      missing: parts.reduce((t, p) => t + p.missing, 0),
       timeoutMs: options.e2e.timeoutMs,
-      events,
-      firstSeq: counts.firstMeasuredSeq,
-      endSeq: counts.firstMeasuredSeq + counts.measured,
-      signal: options.signal,
-    })
+      waitedMs: Date.now() - started,
+    }
   }
   const result = {
-    runId,
+    runId: runIds[0]!,
+    runIds,
     topic: options.topic,
     settings: {
       ratePerSec: options.plan.ratePerSec,
@@ -275,6 +193,7 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRes
       encoding: options.events.encoding,
       compression: options.compression,
       poisonShare: options.events.poisonShare,
+      producers: n,
       batchSize: options.batchSize,
       lingerMs: options.lingerMs,
       maxInFlight: options.maxInFlight,
@@ -283,11 +202,11 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRes
     records: measuredRecords,
     durationMs: Math.round(durationMs),
     recordsPerSec: durationMs > 0 ? round1((measuredRecords * 1000) / durationMs) : 0,
-    mbPerSec: durationMs > 0 ? round3((counts.measuredBytes / 2 ** 20) * (1000 / durationMs)) : 0,
-    sent: counts.sent,
-    acknowledged: counts.acknowledged,
-    poison: counts.poison,
-    warmupRecords: counts.warmup,
+    mbPerSec: durationMs > 0 ? round3((measuredBytes / 2 ** 20) * (1000 / durationMs)) : 0,
+    sent: sum((r) => r.sent),
+    acknowledged: sum((r) => r.acknowledged),
+    poison: sum((r) => r.poison),
+    warmupRecords: sum((r) => r.warmup),
     interrupted: options.signal?.aborted ?? false,
     latencyMs: publish.summary(),
     publishDelayMs: delay.summary(),
@@ -301,88 +220,149 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRes
   return result
 }
 
-function loadTestFailure(error: unknown, topic: string, acknowledged: number): unknown {
-  if (error instanceof KpipeError) return error
-  const known = kafkaDependencyError(error)
-  if (!known) return error
-  const message = `${known.message.replace(/\.$/, '')} (producing to ${topic}; ${acknowledged} records were acknowledged before it).`
-  return known instanceof DependencyError ? new DependencyError('kafka', message, {hint: known.hint, cause: error}) : known
+/** Producer k of n: an nth of the rate (or of the count), the same warm-up and duration. */
+export function shareOfPlan(plan: LoadPlan, n: number, k: number): LoadPlan {
+  const share: LoadPlan = {ratePerSec: plan.ratePerSec / n, warmupUs: plan.warmupUs}
+  if (plan.count !== undefined) share.count = Math.floor(plan.count / n) + (k < plan.count % n ? 1 : 0)
+  else share.durationUs = plan.durationUs
+  return share
 }
 
-/**
- * kafkajs' default partitioner (Java's murmur2 of the key, so each key lands where every other
- * client puts it), remembered per key: the load test reuses one Buffer per entity key, and
- * murmur2 with kafkajs' Long arithmetic plus a filter of the partition list per record was a
- * tenth of its CPU (profiled). Forgotten when the partition count changes.
- */
-export const keyCachingPartitioner: ICustomPartitioner = () => {
-  const murmur2 = Partitioners.DefaultPartitioner()
-  const cache = new Map<unknown, number>()
-  let partitions = 0
-  return (args) => {
-    if (args.partitionMetadata.length !== partitions) {
-      cache.clear()
-      partitions = args.partitionMetadata.length
-    }
-    let partition = cache.get(args.message.key)
-    if (partition === undefined) {
-      partition = murmur2(args)
-      cache.set(args.message.key, partition)
-    }
-    return partition
-  }
-}
-
-/** Every reportIntervalMs: one timeline point from the window's records, then a fresh window. */
-function startReporter(
-  startUs: number,
-  intervalMs: number,
-  window: {publish: LatencyRecorder; corrected: LatencyRecorder; records: number; bytes: number; warmup: boolean},
-  emit: (point: TimelinePoint) => void,
-): {stop(): void} {
-  let last = startUs
-  const flush = () => {
-    const now = nowUs()
-    const seconds = (now - last) / 1e6
-    last = now
-    if (window.records === 0 && !window.warmup && seconds <= 0) return
-    const summary = window.publish.summary()
-    emit({
-      atMs: Math.round((now - startUs) / 1000),
-      warmup: window.warmup,
-      records: window.records,
-      recordsPerSec: seconds > 0 ? round1(window.records / seconds) : 0,
-      mbPerSec: seconds > 0 ? round3(window.bytes / 2 ** 20 / seconds) : 0,
-      latencyAvgMs: summary.avg,
-      latencyP99Ms: summary.p99,
-      latencyMaxMs: summary.max,
-      correctedP99Ms: window.corrected.summary().p99,
-    })
-    window.publish.reset()
-    window.corrected.reset()
-    window.records = 0
-    window.bytes = 0
-    window.warmup = false
-  }
-  const timer = setInterval(flush, intervalMs)
+function inThisThread(options: ProducerLoopOptions, signal?: AbortSignal): ProducerHandle {
+  const controller = new AbortController()
+  if (signal?.aborted) controller.abort()
+  const connected = ProducerLoop.connect(options)
+  let running = false
   return {
+    ready: connected.then(() => undefined),
+    run: async (startWallUs, onWindow) => {
+      running = true
+      const loop = await connected
+      try {
+        return await loop.run(startWallUs, {signal: controller.signal, onWindow})
+      } finally {
+        await loop.close()
+      }
+    },
     stop: () => {
-      clearInterval(timer)
-      if (window.records > 0) flush()
+      controller.abort()
+      // Never started (another producer failed): its connection must not keep the process up.
+      if (!running) void connected.then((loop) => loop.close(), () => undefined)
     },
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done() {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    signal?.addEventListener('abort', done, {once: true})
+function inWorkerThread(options: ProducerLoopOptions): ProducerHandle {
+  // Under bin/dev.js (TypeScript run by tsx) the thread needs tsx too.
+  const fromSource = import.meta.url.endsWith('.ts')
+  const worker = new Worker(new URL(fromSource ? './producer-thread.ts' : './producer-thread.js', import.meta.url), {
+    workerData: options,
+    execArgv: fromSource ? ['--import', 'tsx'] : [],
   })
+  let onWindow: (window: WindowReport) => void = () => undefined
+  let settle: {resolve(result: ProducerLoopResult): void; reject(error: unknown): void} | undefined
+  const outcome = new Promise<ProducerLoopResult>((resolve, reject) => (settle = {resolve, reject}))
+  outcome.catch(() => undefined) // observed through run() or ready
+  let readied: () => void = () => undefined
+  const ready = new Promise<void>((resolve, reject) => {
+    readied = resolve
+    outcome.catch(reject)
+  })
+  ready.catch(() => undefined) // awaited by the caller; another producer's failure may come first
+  worker.on('message', (message: {type: 'ready'} | {type: 'window'; window: WindowReport} | {type: 'done'; result: ProducerLoopResult} | {type: 'error'; error: SerializedError}) => {
+    if (message.type === 'ready') readied()
+    else if (message.type === 'window') onWindow(message.window)
+    else if (message.type === 'done') settle!.resolve(message.result)
+    else settle!.reject(deserialize(message.error))
+  })
+  worker.on('error', (error) => settle!.reject(error))
+  worker.on('exit', (code) => settle!.reject(new InternalError(`a load-test producer thread exited (${code}) before it reported`)))
+  const post = (message: ToProducer) => {
+    try {
+      worker.postMessage(message)
+    } catch {
+      // the thread is gone; its outcome says why
+    }
+  }
+  return {
+    ready,
+    run: (startWallUs, windows) => {
+      onWindow = windows
+      post({type: 'start', startWallUs})
+      return outcome
+    },
+    stop: () => {
+      post({type: 'stop'})
+      // A thread that does not end by itself (a hung disconnect) is ended.
+      setTimeout(() => void worker.terminate(), 10_000).unref()
+    },
+  }
+}
+
+function deserialize(error: SerializedError): Error {
+  switch (error.kind) {
+    case 'unreachable':
+      return new DependencyError((error.dependency ?? 'kafka') as Dependency, error.message, {hint: error.hint})
+    case 'usage':
+      return new UsageError(error.message, {hint: error.hint})
+    case 'config':
+      return new ConfigError(error.message, {hint: error.hint})
+    default:
+      return new Error(error.message)
+  }
+}
+
+/**
+ * The producers' window reports → one timeline point per interval: counts added, histograms
+ * merged, once every producer has reported that interval (the last, partial ones at the end).
+ */
+class WindowMerger {
+  private readonly pending = new Map<number, {reports: WindowReport[]}>()
+  private next = 0
+
+  constructor(
+    private readonly producers: number,
+    private readonly startWallUs: number,
+    private readonly emit: (point: TimelinePoint) => void,
+  ) {}
+
+  add(report: WindowReport): void {
+    const entry = this.pending.get(report.index) ?? {reports: []}
+    entry.reports.push(report)
+    this.pending.set(report.index, entry)
+    while (this.pending.get(this.next)?.reports.length === this.producers) this.emitIndex(this.next++)
+  }
+
+  flush(): void {
+    for (const index of [...this.pending.keys()].sort((a, b) => a - b)) if (index >= this.next) this.emitIndex(index)
+  }
+
+  private emitIndex(index: number): void {
+    const reports = this.pending.get(index)?.reports ?? []
+    this.pending.delete(index)
+    if (reports.length === 0) return
+    const publish = new LatencyRecorder()
+    const corrected = new LatencyRecorder()
+    for (const report of reports) {
+      publish.addEncoded(report.publish)
+      corrected.addEncoded(report.corrected)
+    }
+    const records = reports.reduce((t, r) => t + r.records, 0)
+    const bytes = reports.reduce((t, r) => t + r.bytes, 0)
+    const seconds = Math.max(...reports.map((r) => r.seconds))
+    const summary = publish.summary()
+    this.emit({
+      atMs: Math.round((Date.now() * 1000 - this.startWallUs) / 1000),
+      warmup: reports.some((r) => r.warmup),
+      records,
+      recordsPerSec: seconds > 0 ? round1(records / seconds) : 0,
+      mbPerSec: seconds > 0 ? round3(bytes / 2 ** 20 / seconds) : 0,
+      latencyAvgMs: summary.avg,
+      latencyP99Ms: summary.p99,
+      latencyMaxMs: summary.max,
+      correctedP99Ms: corrected.summary().p99,
+    })
+  }
 }
 
 /** Six random characters of [0-9a-z] (2.2 × 10^9 runs): a run never reads another run's rows. */
