@@ -60,7 +60,8 @@ const validEvent: fc.Arbitrary<EventEnvelope> = fc.record({
   correlationId: fc.option(shortText, {nil: null}),
   schemaVersion: fc.integer({min: 1, max: 2_147_483_647}),
   payload: fc.dictionary(fc.string({maxLength: 10}), fc.jsonValue({maxDepth: 3}), {maxKeys: 5}),
-})
+  // As JSON has it (-0 is written 0), so that decoded events compare equal.
+}).map((event) => JSON.parse(JSON.stringify(event)) as EventEnvelope)
 
 /** Values of every JSON and JS type, and strings a careless check or regex trips on. */
 const hostileValue = fc.oneof(
@@ -165,6 +166,33 @@ describe('decodeEventRecord on hostile input', () => {
       }),
       {numRuns: 300},
     )
+  })
+
+  it('every timestamp the validator accepts survives the Avro encoding (years 1 to 9999, any zone offset)', () => {
+    const two = (n: number) => String(n).padStart(2, '0')
+    const text = fc
+      .record({
+        year: fc.oneof(fc.integer({min: 1, max: 9999}), fc.constantFrom(1, 9999)),
+        month: fc.integer({min: 1, max: 12}),
+        day: fc.integer({min: 1, max: 31}),
+        hour: fc.integer({min: 0, max: 23}),
+        minute: fc.integer({min: 0, max: 59}),
+        zone: fc.oneof(fc.constant('Z'), fc.tuple(fc.constantFrom('+', '-'), fc.integer({min: 0, max: 15}), fc.integer({min: 0, max: 59})).map(([sign, h, m]) => `${sign}${two(h)}:${two(m)}`)),
+      })
+      .map((t) => `${String(t.year).padStart(4, '0')}-${two(t.month)}-${two(t.day)}T${two(t.hour)}:${two(t.minute)}:00${t.zone}`)
+    const event = {eventId: 'e', type: 't', source: 's', key: 'k', correlationId: null, schemaVersion: 1, payload: {}}
+    fc.assert(
+      fc.property(text, (occurredAt) => {
+        const checked = validateEnvelope({...event, occurredAt})
+        if (!checked.ok) return
+        const decoded = decode(encodeEvent(checked.event, 'avro', {schemas}))
+        expect(decoded.ok && Date.parse(decoded.event.occurredAt)).toBe(Date.parse(occurredAt))
+      }),
+      {numRuns: 2000},
+    )
+    expect(validateEnvelope({...event, occurredAt: '9999-12-31T23:59:59-15:00'}).ok).toBe(false)
+    expect(validateEnvelope({...event, occurredAt: '0001-01-01T00:00:00+00:01'}).ok).toBe(false)
+    expect(validateEnvelope({...event, occurredAt: '9999-12-31T23:59:59+15:00'}).ok).toBe(true)
   })
 
   it('bytes behind the Avro marker with a known fingerprint: always classified', () => {
