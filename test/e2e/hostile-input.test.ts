@@ -208,7 +208,7 @@ describe('kpipe worker logs: the hostile corpus', () => {
 
   it('stores every text record once, malformed JSON and wrong envelopes as lines, and nothing else', async () => {
     expectAccounting(run.summary, corpus, (entry) => entry.logs)
-    const {rows} = await pool.query<{service: string; message: string; n: string}>(
+    const {rows} = await pool.query<{service: string; n: string}>(
       'SELECT service, count(*) AS n FROM pipeline.logs WHERE kafka_topic = $1 GROUP BY service',
       [topic],
     )
