@@ -212,18 +212,29 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
   const explicit = options.configPath ?? env.KPIPE_CONFIG
   if (explicit) {
     const resolved = path.resolve(cwd, explicit)
+    const origin = options.configPath ? '--config' : 'KPIPE_CONFIG'
     if (!existsSync(resolved)) {
-      const origin = options.configPath ? '--config' : 'KPIPE_CONFIG'
       throw new ConfigError(`The configuration file ${explicit} (from ${origin}) does not exist.`, {
         hint: 'Check the path, or leave it out to use ./kpipe.yaml and the defaults.',
       })
     }
-    file = {path: resolved, text: readFileSync(resolved, 'utf8')}
+    file = {path: resolved, text: readConfigFile(resolved, explicit, origin)}
   } else {
     const local = path.join(cwd, 'kpipe.yaml')
-    if (existsSync(local)) file = {path: local, text: readFileSync(local, 'utf8')}
+    if (existsSync(local)) file = {path: local, text: readConfigFile(local, 'kpipe.yaml', 'the working directory')}
   }
   return resolveConfig({file, env, flags: options.flags ?? {}})
+}
+
+/** A path that exists can still be a directory or unreadable: that is the user's to fix, exit 2. */
+function readConfigFile(resolved: string, given: string, origin: string): string {
+  try {
+    return readFileSync(resolved, 'utf8')
+  } catch (error) {
+    throw new ConfigError(`The configuration file ${given} (from ${origin}) cannot be read: ${(error as Error).message}.`, {
+      hint: 'Point it at a readable kpipe.yaml, or leave it out to use ./kpipe.yaml and the defaults.',
+    })
+  }
 }
 
 /** Pure: layers file text, environment and flags over the defaults and validates the result. */

@@ -28,11 +28,11 @@ export class ParseError extends Error {}
 /** Parses a duration into milliseconds; throws ParseError with a sentence naming the value. */
 export function parseDuration(input: string | number): number {
   if (typeof input === 'number') {
-    if (Number.isInteger(input) && input >= 0) return input
+    if (Number.isInteger(input) && input >= 0) return safe(input, input, 'duration')
     throw new ParseError(`"${input}" is not a duration: use a whole number with a unit such as 500ms, 30s, 12h or 7d`)
   }
   const text = input.trim()
-  if (/^\d+$/.test(text)) return Number(text)
+  if (/^\d+$/.test(text)) return safe(Number(text), input, 'duration')
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/i.exec(text)
   if (!match) {
     throw new ParseError(`"${input}" is not a duration: use a number with a unit such as 500ms, 30s, 12h or 7d`)
@@ -45,16 +45,25 @@ export function parseDuration(input: string | number): number {
 /** Parses a size into bytes (`512KiB`, `1GiB`, `10MB`, `1048576`). */
 export function parseSize(input: string | number): number {
   if (typeof input === 'number') {
-    if (Number.isInteger(input) && input >= 0) return input
+    if (Number.isInteger(input) && input >= 0) return safe(input, input, 'size')
     throw new ParseError(`"${input}" is not a size: use a whole number of bytes or a unit such as 512KiB or 1GiB`)
   }
   const text = input.trim()
-  if (/^\d+$/.test(text)) return Number(text)
+  if (/^\d+$/.test(text)) return safe(Number(text), input, 'size')
   const match = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)$/i.exec(text)
   if (!match) throw new ParseError(`"${input}" is not a size: use a number with a unit such as 512KiB, 100MB or 1GiB`)
   const value = Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!
   if (!Number.isSafeInteger(Math.round(value))) throw new ParseError(`"${input}" is too large a size`)
   return Math.round(value)
+}
+
+/**
+ * Plain numbers past 2^53 lose their last digits, and a long run of digits becomes Infinity:
+ * either would become a timeout or limit nobody asked for, so it is refused like a unit product.
+ */
+function safe(value: number, input: string | number, what: 'duration' | 'size'): number {
+  if (!Number.isSafeInteger(value)) throw new ParseError(`"${input}" is too large a ${what}`)
+  return value
 }
 
 /** Formats milliseconds in the largest unit that divides them exactly: 604800000 → "7d". */

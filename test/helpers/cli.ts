@@ -1,5 +1,5 @@
 /** Runs the built CLI (bin/run.js) the way a user or a script does, and captures the result. */
-import {spawn} from 'node:child_process'
+import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdtempSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -17,9 +17,13 @@ export interface CliResult {
 
 /**
  * `bin`: an installed `kpipe` executable to run instead of this checkout's bin/run.js; it is run
- * as a shell would, so its shebang finds node on PATH.
+ * as a shell would, so its shebang finds node on PATH. `onSpawn` sees the child process as soon
+ * as it exists (to sample its memory, say).
  */
-export async function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number; bin?: string} = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  options: {env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number; bin?: string; onSpawn?: (child: ChildProcess) => void} = {},
+): Promise<CliResult> {
   const started = Date.now()
   const [command, argv] = options.bin ? [options.bin, args] : [process.execPath, [binRun, ...args]]
   return new Promise((resolve, reject) => {
@@ -28,6 +32,7 @@ export async function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; 
       env: {...process.env, ...options.env},
       stdio: ['pipe', 'pipe', 'pipe'],
     })
+    options.onSpawn?.(child)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))

@@ -34,6 +34,10 @@ const MAX_INT32 = 2_147_483_647
 // Date and time with a zone, as PostgreSQL's timestamptz and Date.parse both read it.
 const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))$/
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+// The instant itself, in UTC, within years 1-9999: BigQuery's TIMESTAMP range, and what
+// toISOString writes back in this form (Avro carries occurredAt as milliseconds).
+const MIN_INSTANT_MS = Date.parse('0001-01-01T00:00:00Z')
+const MAX_INSTANT_MS = Date.parse('9999-12-31T23:59:59.999Z')
 
 /** Checks that `value` is an event envelope; returns a copy holding only the envelope's fields. */
 export function validateEnvelope(value: unknown): ValidationResult {
@@ -93,8 +97,9 @@ export function validateEnvelope(value: unknown): ValidationResult {
 
 /**
  * True for `YYYY-MM-DDTHH:MM[:SS[.fraction]]` followed by `Z` or an offset, on a real calendar
- * day: what both Date.parse and PostgreSQL's timestamptz accept, so a valid event never fails
- * the batch insert.
+ * day, at an instant between years 1 and 9999 UTC: what Date.parse, PostgreSQL's timestamptz and
+ * BigQuery's TIMESTAMP all accept, so a valid event never fails a batch insert, and what the
+ * Avro encoding carries back unchanged.
  */
 export function isIsoTimestamp(text: string): boolean {
   const match = ISO_TIMESTAMP.exec(text)
@@ -107,7 +112,9 @@ export function isIsoTimestamp(text: string): boolean {
   if (Number(match[4]) > 23 || Number(match[5]) > 59 || Number(match[6] ?? 0) > 59) return false
   // PostgreSQL refuses zone offsets of 16 hours or more (real ones span -12:00 to +14:00).
   if (Number(match[7] ?? 0) > 15 || Number(match[8] ?? 0) > 59) return false
-  return !Number.isNaN(Date.parse(text))
+  // A zone offset can carry 0001-01-01 or 9999-12-31 across the edge of that range.
+  const ms = Date.parse(text)
+  return ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS
 }
 
 /**

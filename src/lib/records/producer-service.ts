@@ -18,7 +18,7 @@ import {settlesWithin} from '../deadline.js'
 import {assertTopicExists} from '../kafka/admin.js'
 import {COMMAND_RETRY, createKafka} from '../kafka/client.js'
 import {encodeEvent, type EventEncoding} from './decode.js'
-import {jsonDepthExceeds, tooDeepMessage, validateEnvelope} from './envelope.js'
+import {findUnstorableText, jsonDepthExceeds, tooDeepMessage, unstorableTextMessage, validateEnvelope} from './envelope.js'
 
 /** Under the broker's default max.message.bytes (1 MiB) for one record batch of a partition. */
 export const DEFAULT_MAX_EVENT_BYTES = 1_000_000
@@ -74,6 +74,11 @@ export function prepareLine(text: string, options: PrepareOptions): PreparedLine
 
   const checked = validateEnvelope(record)
   if (!checked.ok) return {ok: false, message: checked.message}
+  // The worker's second check (decode.ts): NUL and lone surrogates arrive only as \u escapes.
+  if (text.includes('\\u')) {
+    const path = findUnstorableText(checked.event)
+    if (path) return {ok: false, message: unstorableTextMessage(path)}
+  }
   const value = encodeEvent(checked.event, options.encoding)
   const max = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES
   if (value.length > max) return {ok: false, message: `the encoded event is ${value.length} bytes, over the limit of ${max}.`}

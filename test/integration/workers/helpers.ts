@@ -210,6 +210,8 @@ export interface DeadLetterRead {
   key: string | null
   value: Buffer | null
   headers: Record<string, string>
+  /** The headers as they came, bytes and all (`headers` decodes them as UTF-8). */
+  rawHeaders: IHeaders
   timestamp: string
 }
 
@@ -237,7 +239,7 @@ export async function readTopic(topic: string): Promise<DeadLetterRead[]> {
           eachMessage: async ({message}) => {
             const headers: Record<string, string> = {}
             for (const [name, value] of Object.entries(message.headers ?? ({} as IHeaders))) headers[name] = String(value)
-            out.push({key: message.key?.toString() ?? null, value: message.value, headers, timestamp: message.timestamp})
+            out.push({key: message.key?.toString() ?? null, value: message.value, headers, rawHeaders: message.headers ?? {}, timestamp: message.timestamp})
             if (out.length >= total) {
               clearTimeout(timer)
               resolve()
