@@ -288,7 +288,8 @@ export function resolveConfig(input: {
 function parseFile(filePath: string, text: string): FileConfig {
   let raw: unknown
   try {
-    raw = parseYaml(text) ?? {}
+    // logLevel error: an unknown tag is left to the schema check below, not a Node warning on stderr.
+    raw = parseYaml(text, {logLevel: 'error'}) ?? {}
   } catch (error) {
     const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : ''
     throw new ConfigError(`${filePath} is not valid YAML${where}: ${(error as Error).message.split('\n')[0]}.`)
