@@ -19,6 +19,8 @@ import {parseArgs} from 'node:util'
 
 import {Kafka, logLevel} from 'kafkajs'
 
+import type {LatencySummary} from '../src/lib/loadtest/latency.js'
+import type {LoadTestResult} from '../src/lib/loadtest/load-test-service.js'
 import {createPgPool} from '../src/lib/postgres/pool.js'
 import {drainRateSpec, latencyOverTimeSpec, percentileSpec, ratesOf, renderSvg, rssSpec, type DistributionPoint, type RatePoint, type RssPoint, type TimelinePoint} from './lib/charts.js'
 import {exited, fmt, freePort, loadAverage, log, trackProcess, type CounterSample} from './lib/harness.js'
@@ -204,30 +206,8 @@ const perRecordUs = (cpu: number | undefined, records: number) => (cpu === undef
 // ---------------------------------------------------------------------------------------------
 // producer: kpipe load-test vs kafka-producer-perf-test
 
-interface LatencySummary {
-  count: number
-  avg: number
-  max: number
-  p50: number
-  p95: number
-  p99: number
-  p999: number
-  distribution: {percentile: number; ms: number}[]
-}
-
-interface LoadTestDoc {
-  records: number
-  durationMs: number
-  recordsPerSec: number
-  mbPerSec: number
-  latencyMs: LatencySummary
-  publishDelayMs: LatencySummary
-  correctedLatencyMs: LatencySummary
-  e2eLatencyMs: LatencySummary | null
-  timeline: {atMs: number; records: number; recordsPerSec: number; mbPerSec: number; latencyP99Ms: number; correctedP99Ms: number}[]
-  e2e: {expected: number; stored: number; missing: number} | null
-  breaches: string[]
-}
+/** The JSON `kpipe load-test --json` prints (DESIGN §2). */
+type LoadTestDoc = LoadTestResult
 
 interface ProducerRun {
   kpipe: LoadTestDoc & {peakRssMiB: number; cpuSeconds: number}

@@ -42,14 +42,19 @@ export interface TimelinePoint {
 
 /** Latency (p99 of each report interval) over the run, one line per series (rate and latency kind). */
 export function latencyOverTimeSpec(title: string, points: TimelinePoint[]): TopLevelSpec {
+  return seriesOverTimeSpec(title, points, 'seconds into the run', {field: 'ms', title: 'p99 of the interval, ms'})
+}
+
+/** A line per series over time (x: atSeconds), the shape of the latency and drain pictures. */
+function seriesOverTimeSpec(title: string, points: object[], xTitle: string, y: {field: string; title: string}): TopLevelSpec {
   return {
     ...base,
     title,
     data: {values: points},
     mark: {type: 'line', point: true},
     encoding: {
-      x: {field: 'atSeconds', type: 'quantitative', title: 'seconds into the run'},
-      y: {field: 'ms', type: 'quantitative', title: 'p99 of the interval, ms'},
+      x: {field: 'atSeconds', type: 'quantitative', title: xTitle},
+      y: {field: y.field, type: 'quantitative', title: y.title},
       color: {field: 'series', type: 'nominal', title: null},
     },
   } as TopLevelSpec
@@ -120,17 +125,7 @@ export function ratesOf(series: string, samples: readonly CounterSample[]): Rate
 }
 
 export function drainRateSpec(title: string, points: RatePoint[]): TopLevelSpec {
-  return {
-    ...base,
-    title,
-    data: {values: points},
-    mark: {type: 'line', point: true},
-    encoding: {
-      x: {field: 'atSeconds', type: 'quantitative', title: 'seconds since the first record written'},
-      y: {field: 'recordsPerSec', type: 'quantitative', title: 'records written per second (500 ms samples)'},
-      color: {field: 'series', type: 'nominal', title: null},
-    },
-  } as TopLevelSpec
+  return seriesOverTimeSpec(title, points, 'seconds since the first record written', {field: 'recordsPerSec', title: 'records written per second (500 ms samples)'})
 }
 
 export interface RssPoint {
