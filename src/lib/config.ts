@@ -276,6 +276,22 @@ export function resolveConfig(input: {
     setLeaf(config, leaf, parseLeaf(leaf, raw, `environment variable ${name}`))
     sources[leaf] = `env ${name}`
   }
+  // The *_FILE convention of containers and systemd credentials: the password from a file, so it
+  // is in no environment a process listing or a crash report could show.
+  const passwordFromEnvFile = input.env.KPIPE_KAFKA_PASSWORD_FILE
+  if (passwordFromEnvFile) {
+    if (input.env.KPIPE_KAFKA_PASSWORD) {
+      throw new ConfigError('KPIPE_KAFKA_PASSWORD and KPIPE_KAFKA_PASSWORD_FILE are both set; set one.', {hint: 'Keep KPIPE_KAFKA_PASSWORD_FILE and unset KPIPE_KAFKA_PASSWORD.'})
+    }
+    let password: string
+    try {
+      password = readFileSync(passwordFromEnvFile, 'utf8').trim()
+    } catch {
+      throw new ConfigError(`KPIPE_KAFKA_PASSWORD_FILE points at ${passwordFromEnvFile}, which cannot be read.`)
+    }
+    setLeaf(config, 'kafka.sasl.password', password)
+    sources['kafka.sasl.password'] = 'env KPIPE_KAFKA_PASSWORD_FILE'
+  }
   for (const [leaf, given] of Object.entries(input.flags) as [Leaf, {flag: string; value: string | number | boolean}][]) {
     if (given === undefined || given.value === undefined) continue
     setLeaf(config, leaf, parseLeaf(leaf, String(given.value), `flag --${given.flag}`))

@@ -81,6 +81,18 @@ describe('resolveConfig: layers', () => {
     expect(config.kafka.ssl).toBe(true)
   })
 
+  it('reads the SASL password from KPIPE_KAFKA_PASSWORD_FILE, and refuses it beside KPIPE_KAFKA_PASSWORD', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kpipe-config-'))
+    const file = path.join(dir, 'kafka-password')
+    writeFileSync(file, 's3cret\n')
+    const env = {KPIPE_KAFKA_SASL_MECHANISM: 'scram-sha-512', KPIPE_KAFKA_USERNAME: 'app', KPIPE_KAFKA_PASSWORD_FILE: file}
+    const resolved = resolveConfig({env, flags: {}})
+    expect(resolved.config.kafka.sasl).toEqual({mechanism: 'scram-sha-512', username: 'app', password: 's3cret'})
+    expect(resolved.sources['kafka.sasl.password']).toBe('env KPIPE_KAFKA_PASSWORD_FILE')
+    expect(() => resolveConfig({env: {...env, KPIPE_KAFKA_PASSWORD: 'other'}, flags: {}})).toThrow(/KPIPE_KAFKA_PASSWORD and KPIPE_KAFKA_PASSWORD_FILE are both set/)
+    expect(() => resolveConfig({env: {...env, KPIPE_KAFKA_PASSWORD_FILE: path.join(dir, 'missing')}, flags: {}})).toThrow(ConfigError)
+  })
+
   it('reads the SASL password from passwordFile next to kpipe.yaml', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'kpipe-config-'))
     writeFileSync(path.join(dir, 'secret'), 's3cret\n')
