@@ -156,6 +156,8 @@ async function runScenario(name: ScenarioName): Promise<ScenarioResult> {
   const moments = Array.from({length: count}, () => 1000 + Math.random() * (DURATION_MS - 2000)).sort((a, b) => a - b)
   for (const at of moments) {
     await sleep(Math.max(0, loadStarted + at - Date.now()))
+    // When it really happened: a SIGKILL waits for the rejoin, which can push the next past its moment.
+    const atSeconds = ((Date.now() - loadStarted) / 1000).toFixed(1)
     if (name === 'worker-sigkill') {
       worker.child.kill('SIGKILL')
       await worker.exited
@@ -163,14 +165,14 @@ async function runScenario(name: ScenarioName): Promise<ScenarioResult> {
       worker = startWorker(topic, group)
       const joined = await worker.waitFor(/joined consumer group/, 120_000)
       recoveryMs.push(joined - restarted)
-      faults.push(`SIGKILL at ${(at / 1000).toFixed(1)} s`)
+      faults.push(`SIGKILL at ${atSeconds} s`)
     } else {
       // SIGTERM in the middle of the flow (a batch is in flight at these rates): a clean exit 0.
       const signalled = Date.now()
       worker.child.kill('SIGTERM')
       const code = await worker.exited
       recoveryMs.push(Date.now() - signalled)
-      faults.push(`SIGTERM at ${(at / 1000).toFixed(1)} s → exit ${code}`)
+      faults.push(`SIGTERM at ${atSeconds} s → exit ${code}`)
       if (code !== 0) throw new Error(`the worker exited ${code} on SIGTERM:\n${worker.stderr().slice(-2000)}`)
       worker = startWorker(topic, group)
       await worker.waitFor(/joined consumer group/, 120_000)
