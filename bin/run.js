@@ -7,6 +7,13 @@ if (major < 22 || (major === 22 && minor < 15)) {
   process.exit(2)
 }
 
+// `kpipe … | head` closes stdout early: stop quietly, as other command-line tools do, instead of
+// Node's "unsettled top-level await" warning and exit 13.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(0)
+  throw error
+})
+
 const {execute, settings} = await import('@oclif/core')
 // The built CLI runs its compiled code, whatever NODE_ENV says: with NODE_ENV=development or test
 // (common in a developer's shell) oclif would otherwise look for TypeScript sources next to dist/

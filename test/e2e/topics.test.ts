@@ -3,11 +3,16 @@
  * Topics of each case carry a unique prefix; the default pipeline topics are shared and only
  * ever applied (idempotently).
  */
+import {execFile} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
+import {promisify} from 'node:util'
+
 import {Kafka, logLevel} from 'kafkajs'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {json, runCli, uniqueName as cliUniqueName, writeConfig} from '../helpers/cli.js'
+import {binRun, json, repoRoot, runCli, uniqueName as cliUniqueName, writeConfig} from '../helpers/cli.js'
+
+const execFileAsync = promisify(execFile)
 
 // Every topic a test makes is deleted after the file (the pipeline defaults are shared: kept).
 const created: string[] = []
@@ -181,6 +186,12 @@ describe('kpipe topics (real broker)', () => {
 
     const list = json<{topics: {name: string; partitions: number}[]}>(await runCli(['topics', 'list', '--json']))
     expect(list.topics).toContainEqual(expect.objectContaining({name, partitions: 3}))
+  })
+
+  it('stops quietly with exit 0 when its reader closes the pipe early (kpipe … | head)', async () => {
+    const {stdout, stderr} = await execFileAsync('bash', ['-c', `set -o pipefail; '${process.execPath}' '${binRun}' topics plan --help | head -1`], {cwd: repoRoot})
+    expect(stdout).toMatch(/^Show how the cluster differs/)
+    expect(stderr).toBe('')
   })
 
   it('prints nothing on stderr under a developer\'s NODE_ENV (oclif looks for TypeScript sources in development and test)', async () => {
