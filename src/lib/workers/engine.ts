@@ -317,7 +317,10 @@ export class WorkerEngine<T> {
     if (batch.messages.length === 0) return
     const decodedBytes = decodedBytesOf(batch.messages)
     const cutByLimit = batch.offsetLag() !== '0'
-    this.options.logger.debug({topic: batch.topic, partition: batch.partition, records: batch.messages.length, decodedBytes, cutByLimit, fetchLimit: this.fetchSizer.limit}, 'batch fetched')
+    const {logger} = this.options
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({topic: batch.topic, partition: batch.partition, records: batch.messages.length, decodedBytes, cutByLimit, fetchLimit: this.fetchSizer.limit}, 'batch fetched')
+    }
     const changed = this.fetchSizer.observe(decodedBytes, cutByLimit)
     if (changed === undefined) return
     this.options.metrics.fetchPartitionMaxBytes.set(changed)
