@@ -62,7 +62,7 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
     }),
     sinkFailures: new Counter({name: 'kpipe_worker_sink_failures_total', help: 'Failed sink writes (each is retried)', labelNames: ['topic'], registers}),
     commits: new Counter({name: 'kpipe_worker_offset_commits_total', help: 'Offset commits after acknowledged writes', labelNames: ['topic'], registers}),
-    rebalances: new Counter({name: 'kpipe_worker_rebalances_total', help: 'Rebalances the worker joined its group in (the first join included)', registers}),
+    rebalances: new Counter({name: 'kpipe_worker_rebalances_total', help: 'Group joins: each rebalance the worker took part in, its first join included', registers}),
     // Records, not bytes: "size" alone reads as bytes in Prometheus names.
     batchRecords: new Histogram({
       name: 'kpipe_worker_batch_records',
