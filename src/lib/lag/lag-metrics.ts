@@ -3,8 +3,12 @@
  * series at once (reset, then set, in one synchronous step, so no scrape sees half a poll): a group
  * or partition that went away disappears, and a value that is unknown (no commit, no time lag yet)
  * is an absent series, never NaN — kafka-lag-exporter's NaN for idle partitions is what this avoids.
+ *
+ * Rates are not exported: Prometheus computes them from the offsets at its own resolution
+ * (`deriv(kpipe_lag_partition_log_end_offset[5m])` is the production rate), where a gauge of
+ * kpipe's rate would be an average over a window the reader cannot see.
  */
-import {Counter, Gauge, Registry} from 'prom-client'
+import {collectDefaultMetrics, Counter, Gauge, Registry} from 'prom-client'
 
 import {GROUP_STATUSES, PARTITION_STATUSES} from './lag-model.js'
 import type {LagView} from './lag-tracker.js'
@@ -15,8 +19,10 @@ export interface LagMetrics {
   pollFailed(): void
 }
 
-export function createLagMetrics(): LagMetrics {
+export function createLagMetrics(options: {defaultMetrics?: boolean} = {}): LagMetrics {
   const registry = new Registry()
+  // A long-running service like the workers: its memory and CPU under the standard names.
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({register: registry})
   const g = (name: string, help: string, labelNames: string[]) => new Gauge({name, help, labelNames, registers: [registry]})
   const partLabels = ['group', 'topic', 'partition']
   const lag = g('kpipe_lag_partition_lag', 'Records between the committed offset and the log end', partLabels)
@@ -26,8 +32,6 @@ export function createLagMetrics(): LagMetrics {
   const logStart = g('kpipe_lag_partition_log_start_offset', 'Log start offset', partLabels)
   const lost = g('kpipe_lag_partition_lost_records', 'Records deleted by retention before the group read them', partLabels)
   const partStatus = g('kpipe_lag_partition_status', 'Partition status by Burrow rules: 1 for the current status', [...partLabels, 'status'])
-  const produced = g('kpipe_lag_partition_production_rate', 'Records appended per second', partLabels)
-  const consumed = g('kpipe_lag_partition_consumption_rate', 'Records committed per second', partLabels)
   const groupLag = g('kpipe_lag_group_lag', 'Total lag of the group', ['group'])
   const groupTimeLag = g('kpipe_lag_group_max_time_lag_seconds', 'Largest time lag of the group', ['group'])
   const groupStatus = g('kpipe_lag_group_status', 'Group status: 1 for the current status', ['group', 'status'])
@@ -36,7 +40,7 @@ export function createLagMetrics(): LagMetrics {
   const lastPoll = g('kpipe_lag_last_poll_timestamp_seconds', 'When the last successful poll sampled the cluster', [])
   const pollDuration = g('kpipe_lag_poll_duration_seconds', 'How long the last successful poll took', [])
   const pollErrors = new Counter({name: 'kpipe_lag_poll_errors_total', help: 'Polls that failed', registers: [registry]})
-  const perPartition = [lag, timeLag, committed, logEnd, logStart, lost, partStatus, produced, consumed]
+  const perPartition = [lag, timeLag, committed, logEnd, logStart, lost, partStatus]
   const perGroup = [groupLag, groupTimeLag, groupStatus, members, catchUp]
 
   return {
@@ -61,8 +65,6 @@ export function createLagMetrics(): LagMetrics {
           if (p.lag !== null) lag.set(pl, Number(p.lag))
           if (p.committedOffset !== null) committed.set(pl, Number(p.committedOffset))
           if (p.timeLagMs !== null) timeLag.set(pl, p.timeLagMs / 1000)
-          if (p.productionPerSec !== null) produced.set(pl, p.productionPerSec)
-          if (p.consumptionPerSec !== null) consumed.set(pl, p.consumptionPerSec)
         }
       }
       lastPoll.set(view.sampledAtMs / 1000)

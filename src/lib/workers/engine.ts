@@ -126,6 +126,7 @@ export class WorkerEngine<T> {
     this.stopRequested = new Promise((resolve) => {
       this.requestStop = resolve
     })
+    options.metrics.reportReadiness(() => this.readiness())
   }
 
   /** For /readyz. */
@@ -355,7 +356,7 @@ export class WorkerEngine<T> {
     metrics.consumed.inc({topic}, messages.length)
 
     if (decoded.length > 0) {
-      metrics.batchSize.observe({topic}, decoded.length)
+      metrics.batchRecords.observe({topic}, decoded.length)
       const result = await this.withRetry('sink', control, async () => {
         const end = metrics.sinkLatency.startTimer({topic})
         try {

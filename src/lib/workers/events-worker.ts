@@ -13,7 +13,7 @@ import {decodeEventRecord} from '../records/decode.js'
 import type {EventEnvelope} from '../records/envelope.js'
 import {createRedis} from '../redis/client.js'
 import {PgProjectionSource} from '../redis/projection-source.js'
-import {Projector} from '../redis/projector.js'
+import {createProjectionMetrics, Projector} from '../redis/projector.js'
 import {EventsSink} from './events-sink.js'
 import {PgEventStore} from './pg-event-store.js'
 import {runWorker, type WorkerDefinition, type WorkerRunOptions} from './runner.js'
@@ -52,7 +52,7 @@ export function eventsWorker(options: {projections: boolean; topic: string; redi
       if (!options.projections) return new EventsSink({store})
       const redis = createRedis({url: options.redisUrl})
       onClose(async () => redis.disconnect())
-      projector = new Projector({redis, source: new PgProjectionSource(pool as Pool), backlog: new PgProjectionBacklog(pool as Pool, {topics: [options.topic]}), logger, metrics})
+      projector = new Projector({redis, source: new PgProjectionSource(pool as Pool), backlog: new PgProjectionBacklog(pool as Pool, {topics: [options.topic]}), logger, metrics: createProjectionMetrics(metrics.registry)})
       redis.on('error', () => undefined) // its state is reported by the projector
       try {
         await redis.connect()

@@ -105,7 +105,7 @@ export async function runWorker<T, Extra extends object>(definition: WorkerDefin
       await checkPostgres(created, config.postgres.url)
     }
 
-    const metrics = createWorkerMetrics(definition.name)
+    const metrics = createWorkerMetrics({worker: definition.name, topic})
     const sink = await definition.openSink({pool, logger, metrics, onClose: (close) => closers.push(close)})
     closers.push(() => sink.close())
 
