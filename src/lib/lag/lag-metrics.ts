@@ -4,9 +4,9 @@
  * or partition that went away disappears, and a value that is unknown (no commit, no time lag yet)
  * is an absent series, never NaN — kafka-lag-exporter's NaN for idle partitions is what this avoids.
  *
- * Rates are not exported: Prometheus computes them from the offsets at its own resolution
- * (`deriv(kpipe_lag_partition_log_end_offset[5m])` is the production rate), where a gauge of
- * kpipe's rate would be an average over a window the reader cannot see.
+ * The rates are the ones the dashboard and `lag --json` show: averages over the tracker's sliding
+ * window of polls, exported so an alert can read the same catch-up figures an operator sees.
+ * `deriv()` of the offsets gives a rate at Prometheus' own resolution instead.
  */
 import {collectDefaultMetrics, Counter, Gauge, Registry} from 'prom-client'
 
@@ -32,6 +32,8 @@ export function createLagMetrics(options: {defaultMetrics?: boolean} = {}): LagM
   const logStart = g('kpipe_lag_partition_log_start_offset', 'Log start offset', partLabels)
   const lost = g('kpipe_lag_partition_lost_records', 'Records deleted by retention before the group read them', partLabels)
   const partStatus = g('kpipe_lag_partition_status', 'Partition status by Burrow rules: 1 for the current status', [...partLabels, 'status'])
+  const produced = g('kpipe_lag_partition_production_records_per_second', 'Records appended per second, over the sliding window of polls', partLabels)
+  const consumed = g('kpipe_lag_partition_consumption_records_per_second', 'Records committed per second, over the sliding window of polls', partLabels)
   const groupLag = g('kpipe_lag_group_lag', 'Total lag of the group', ['group'])
   const groupTimeLag = g('kpipe_lag_group_max_time_lag_seconds', 'Largest time lag of the group', ['group'])
   const groupStatus = g('kpipe_lag_group_status', 'Group status: 1 for the current status', ['group', 'status'])
@@ -40,7 +42,7 @@ export function createLagMetrics(options: {defaultMetrics?: boolean} = {}): LagM
   const lastPoll = g('kpipe_lag_last_poll_timestamp_seconds', 'When the last successful poll sampled the cluster', [])
   const pollDuration = g('kpipe_lag_poll_duration_seconds', 'How long the last successful poll took', [])
   const pollErrors = new Counter({name: 'kpipe_lag_poll_errors_total', help: 'Polls that failed', registers: [registry]})
-  const perPartition = [lag, timeLag, committed, logEnd, logStart, lost, partStatus]
+  const perPartition = [lag, timeLag, committed, logEnd, logStart, lost, partStatus, produced, consumed]
   const perGroup = [groupLag, groupTimeLag, groupStatus, members, catchUp]
 
   return {
@@ -65,6 +67,8 @@ export function createLagMetrics(options: {defaultMetrics?: boolean} = {}): LagM
           if (p.lag !== null) lag.set(pl, Number(p.lag))
           if (p.committedOffset !== null) committed.set(pl, Number(p.committedOffset))
           if (p.timeLagMs !== null) timeLag.set(pl, p.timeLagMs / 1000)
+          if (p.productionPerSec !== null) produced.set(pl, p.productionPerSec)
+          if (p.consumptionPerSec !== null) consumed.set(pl, p.consumptionPerSec)
         }
       }
       lastPoll.set(view.sampledAtMs / 1000)

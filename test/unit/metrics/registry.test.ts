@@ -56,6 +56,8 @@ const LAG: Row[] = [
   ['kpipe_lag_partition_log_start_offset', 'gauge', '', ['group', 'topic', 'partition']],
   ['kpipe_lag_partition_lost_records', 'gauge', '', ['group', 'topic', 'partition']],
   ['kpipe_lag_partition_status', 'gauge', '', ['group', 'topic', 'partition', 'status']],
+  ['kpipe_lag_partition_production_records_per_second', 'gauge', '', ['group', 'topic', 'partition']],
+  ['kpipe_lag_partition_consumption_records_per_second', 'gauge', '', ['group', 'topic', 'partition']],
   ['kpipe_lag_group_lag', 'gauge', '', ['group']],
   ['kpipe_lag_group_max_time_lag_seconds', 'gauge', 'seconds', ['group']],
   ['kpipe_lag_group_status', 'gauge', '', ['group', 'status']],
@@ -100,9 +102,15 @@ describe('the metrics kpipe serves', () => {
     expect(name).toMatch(/^kpipe_(worker|lag)_[a-z]+(_[a-z]+)*$/)
     // Counters, and only counters, end in _total.
     expect(name.endsWith('_total')).toBe(type === 'counter')
-    // The unit is the last word (before _total): seconds and bytes, never ms, kb, or a rate.
+    // The unit is the last word (before _total): seconds and bytes, never ms, kb, or a bare "rate".
     expect(name.replace(/_total$/, '')).toMatch(unit ? new RegExp(`_${unit}$`) : /^(?!.*_(seconds|bytes)$)/)
-    expect(name).not.toMatch(/_(ms|millis|milliseconds|kb|mb|kib|mib|bits|rate|per_second|percent)(_|$)/)
+    expect(name).not.toMatch(/_(ms|millis|milliseconds|kb|mb|kib|mib|bits|rate|percent)(_|$)/)
+    // A rate is exported only as a gauge that says what it counts per second: the lag exporter's
+    // windowed rates, the figures its dashboard and catch-up time are computed from.
+    if (name.includes('_per_second')) {
+      expect(type).toBe('gauge')
+      expect(name).toMatch(/_records_per_second$/)
+    }
     for (const label of labels) expect(BOUNDED_LABELS, `${name}{${label}}`).toContain(label)
   })
 
