@@ -127,6 +127,51 @@ function kafkaError(error: unknown): KpipeError | undefined {
   return undefined
 }
 
+/**
+ * What a client was doing when Kafka refused it as not authorised: the permission each kind of
+ * refusal means there (a consumer's TOPIC_AUTHORIZATION_FAILED is READ on its topic, a producer's
+ * is WRITE). Kafka's refusal names neither the operation nor the resource; the caller knows both.
+ */
+export interface KafkaAccess {
+  /** `User:<name>` (SASL), or undefined when Kafka derives it (a client certificate). */
+  principal?: string
+  topic?: {name: string; operation: string}
+  group?: {name: string; operation: string}
+  transactionalId?: {name: string; operation: string}
+  cluster?: {operation: string}
+}
+
+const ACCESS_BY_REFUSAL = {
+  TOPIC_AUTHORIZATION_FAILED: (a: KafkaAccess) => a.topic && {...a.topic, on: `topic ${a.topic.name}`, flag: `--topic ${a.topic.name}`},
+  GROUP_AUTHORIZATION_FAILED: (a: KafkaAccess) => a.group && {...a.group, on: `group ${a.group.name}`, flag: `--group ${a.group.name}`},
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: (a: KafkaAccess) =>
+    a.transactionalId && {...a.transactionalId, on: `transactional id ${a.transactionalId.name}`, flag: `--transactional-id ${a.transactionalId.name}`},
+  CLUSTER_AUTHORIZATION_FAILED: (a: KafkaAccess) => a.cluster && {...a.cluster, name: 'kafka-cluster', on: 'the cluster', flag: '--cluster'},
+} as const
+
+/**
+ * A refusal as not authorised, in one sentence naming the principal, the missing permission and
+ * the resource; undefined when the error is no such refusal, or one the access does not explain.
+ */
+export function kafkaAccessError(error: unknown, access: KafkaAccess): DependencyError | undefined {
+  const refusal = causeChain(error).find((e) => e.name === 'KafkaJSProtocolError' && (e.type ?? '') in ACCESS_BY_REFUSAL)
+  if (!refusal) return undefined
+  const type = refusal.type as keyof typeof ACCESS_BY_REFUSAL
+  const needed = ACCESS_BY_REFUSAL[type](access)
+  if (!needed) return undefined
+  const who = access.principal ?? "kpipe's principal"
+  // kafka-acls spells operations in CamelCase: READ -> Read, IDEMPOTENT_WRITE -> IdempotentWrite.
+  const aclOperation = needed.operation
+    .toLowerCase()
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('')
+  return new DependencyError('kafka', `Kafka refused ${who}: it lacks ${needed.operation} on ${needed.on} (${type}).`, {
+    hint: `Grant it, e.g. kafka-acls --add --allow-principal ${access.principal ?? 'User:<principal>'} --operation ${aclOperation} ${needed.flag}; see the README's ACL table.`,
+    cause: error,
+  })
+}
+
 /** A broker's refusal of a request, by Kafka's error name (kafkajs' `type`). */
 function kafkaRefusal(type: string, message: string, cause: unknown): KpipeError | undefined {
   const reason = `${type}: ${message.replace(/\.$/, '')}`

@@ -2,23 +2,10 @@
  * SASL_SSL end to end: the stack's SCRAM-SHA-512 listener with a CA made at start-up
  * (`./scripts/stack up --secure`, which scripts/test and scripts/demo use).
  */
-import {execFile} from 'node:child_process'
-import path from 'node:path'
-import {promisify} from 'node:util'
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {json, repoRoot, runCli} from '../helpers/cli.js'
-
-/** The KPIPE_* variables `./scripts/stack env --secure` exports. */
-async function secureEnv(): Promise<Record<string, string>> {
-  const {stdout: text} = await promisify(execFile)(path.join(repoRoot, 'scripts', 'stack'), ['env', '--secure'], {encoding: 'utf8'})
-  const env: Record<string, string> = {}
-  for (const line of text.split('\n')) {
-    const match = /^export (KPIPE_\w+)=(.*)$/.exec(line.trim())
-    if (match) env[match[1]!] = match[2]!.replace(/^'(.*)'$/, '$1')
-  }
-  return env
-}
+import {json, runCli} from '../helpers/cli.js'
+import {secureEnv} from '../helpers/secure-stack.js'
 
 describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
   // Read when the tests run, not while vitest collects them (a failing script then fails a hook,

@@ -67,6 +67,11 @@ function saslOptions(sasl: NonNullable<KpipeConfig['kafka']['sasl']>): SASLOptio
   }
 }
 
+/** The principal Kafka gives kpipe, where kpipe knows it (SASL: `User:<username>`). */
+export function kafkaPrincipal(kafka: KpipeConfig['kafka']): string | undefined {
+  return kafka.sasl ? `User:${kafka.sasl.username}` : undefined
+}
+
 export function createKafka(kafka: KpipeConfig['kafka'], options: KafkaClientOptions = {}): Kafka {
   return new KafkaClient(kafkaClientConfig(kafka, options))
 }
