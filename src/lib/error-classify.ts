@@ -95,7 +95,13 @@ function kafkaError(error: unknown): KpipeError | undefined {
       cause: error,
     })
   }
-  const refusal = chain.find((e) => e.name === 'KafkaJSProtocolError' && typeof e.type === 'string')
+  // CreateTopics answers per topic: kafkajs' KafkaJSCreateTopicError names it.
+  const createRefused = chain.find((e) => e.name === 'KafkaJSCreateTopicError' && /AUTHORIZATION_FAILED$/.test(e.type ?? '')) as (ErrorLike & {topic?: string}) | undefined
+  if (createRefused?.topic) {
+    const described = kafkaAccessError(createRefused, {topic: {name: createRefused.topic, operation: 'CREATE'}, cluster: {operation: 'CREATE'}})
+    if (described) return new DependencyError('kafka', described.message, {hint: described.hint, cause: error})
+  }
+  const refusal = chain.find((e) => PROTOCOL_ERRORS.has(e.name ?? '') && typeof e.type === 'string')
   if (refusal) {
     const described = kafkaRefusal(refusal.type!, refusal.message ?? '', error)
     if (described) return described
@@ -132,21 +138,40 @@ function kafkaError(error: unknown): KpipeError | undefined {
  * refusal means there (a consumer's TOPIC_AUTHORIZATION_FAILED is READ on its topic, a producer's
  * is WRITE). Kafka's refusal names neither the operation nor the resource; the caller knows both.
  */
+/** kafkajs' errors that carry a broker's error name (`type`). */
+const PROTOCOL_ERRORS = new Set(['KafkaJSProtocolError', 'KafkaJSCreateTopicError'])
+
 export interface KafkaAccess {
   /** `User:<name>` (SASL), or undefined when Kafka derives it (a client certificate). */
   principal?: string
-  topic?: {name: string; operation: string}
-  group?: {name: string; operation: string}
-  transactionalId?: {name: string; operation: string}
+  topic?: KafkaResourceAccess
+  group?: KafkaResourceAccess
+  transactionalId?: KafkaResourceAccess
   cluster?: {operation: string}
 }
 
+/** `prefix`: the name is one of many made at run time, granted by a PREFIXED ACL. */
+export interface KafkaResourceAccess {
+  name: string
+  operation: string
+  prefix?: string
+}
+
+function accessOn(kind: string, flag: string, access: KafkaResourceAccess | undefined) {
+  if (!access) return undefined
+  const {name, prefix} = access
+  return {
+    ...access,
+    on: prefix ? `${kind} ${name} (an ACL on the prefix ${prefix})` : `${kind} ${name}`,
+    flag: prefix ? `--resource-pattern-type prefixed ${flag} ${prefix}` : `${flag} ${name}`,
+  }
+}
+
 const ACCESS_BY_REFUSAL = {
-  TOPIC_AUTHORIZATION_FAILED: (a: KafkaAccess) => a.topic && {...a.topic, on: `topic ${a.topic.name}`, flag: `--topic ${a.topic.name}`},
-  GROUP_AUTHORIZATION_FAILED: (a: KafkaAccess) => a.group && {...a.group, on: `group ${a.group.name}`, flag: `--group ${a.group.name}`},
-  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: (a: KafkaAccess) =>
-    a.transactionalId && {...a.transactionalId, on: `transactional id ${a.transactionalId.name}`, flag: `--transactional-id ${a.transactionalId.name}`},
-  CLUSTER_AUTHORIZATION_FAILED: (a: KafkaAccess) => a.cluster && {...a.cluster, name: 'kafka-cluster', on: 'the cluster', flag: '--cluster'},
+  TOPIC_AUTHORIZATION_FAILED: (a: KafkaAccess) => accessOn('topic', '--topic', a.topic),
+  GROUP_AUTHORIZATION_FAILED: (a: KafkaAccess) => accessOn('group', '--group', a.group),
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: (a: KafkaAccess) => accessOn('transactional id', '--transactional-id', a.transactionalId),
+  CLUSTER_AUTHORIZATION_FAILED: (a: KafkaAccess) => a.cluster && {...a.cluster, on: 'the cluster', flag: '--cluster'},
 } as const
 
 /**
@@ -154,7 +179,7 @@ const ACCESS_BY_REFUSAL = {
  * the resource; undefined when the error is no such refusal, or one the access does not explain.
  */
 export function kafkaAccessError(error: unknown, access: KafkaAccess): DependencyError | undefined {
-  const refusal = causeChain(error).find((e) => e.name === 'KafkaJSProtocolError' && (e.type ?? '') in ACCESS_BY_REFUSAL)
+  const refusal = causeChain(error).find((e) => PROTOCOL_ERRORS.has(e.name ?? '') && (e.type ?? '') in ACCESS_BY_REFUSAL)
   if (!refusal) return undefined
   const type = refusal.type as keyof typeof ACCESS_BY_REFUSAL
   const needed = ACCESS_BY_REFUSAL[type](access)
@@ -166,7 +191,7 @@ export function kafkaAccessError(error: unknown, access: KafkaAccess): Dependenc
     .split('_')
     .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
     .join('')
-  return new DependencyError('kafka', `Kafka refused ${who}: it lacks ${needed.operation} on ${needed.on} (${type}).`, {
+  return new DependencyError('kafka', `Kafka refused ${who} (${type}): it lacks ${needed.operation} on ${needed.on}.`, {
     hint: `Grant it, e.g. kafka-acls --add --allow-principal ${access.principal ?? 'User:<principal>'} --operation ${aclOperation} ${needed.flag}; see the README's ACL table.`,
     cause: error,
   })
