@@ -113,6 +113,15 @@ function kafkaError(error: unknown): KpipeError | undefined {
       {hint: 'Check KPIPE_KAFKA_SSL and the SASL settings; kpipe supports Apache Kafka 3.x and 4.x brokers.', cause: error},
     )
   }
+  // The broker's TLS alert about the client's side of the handshake (a listener with
+  // ssl.client.auth=required): no client certificate, or one of a CA the broker does not trust.
+  const alert = messages.map((m) => /ssl\/tls alert (certificate unknown|bad certificate|unknown ca|certificate required|certificate expired|certificate revoked|access denied)/i.exec(m)?.[1]).find(Boolean)
+  if (alert) {
+    return new DependencyError('kafka', `Kafka refused kpipe's client certificate in the TLS handshake (TLS alert "${alert}"): the brokers require one signed by a CA they trust.`, {
+      hint: 'Set KPIPE_KAFKA_CERT_FILE and KPIPE_KAFKA_KEY_FILE to a certificate and key (PEM) signed by a CA in the brokers\' ssl.truststore.',
+      cause: error,
+    })
+  }
   const tls = messages.find((m) => /certificate|self[- ]signed|unable to verify|ERR_TLS|SSL routines|wrong version number/i.test(m))
   if (tls) {
     return new DependencyError('kafka', `Kafka's TLS handshake failed (${tls}).`, {
