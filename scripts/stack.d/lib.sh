@@ -608,6 +608,7 @@ shared_buffers = 256MB
 fsync = on
 synchronous_commit = on
 logging_collector = off
+$(secure_pg_settings)
 EOF
   mv "$PG_DATA/kpipe-stack.conf.tmp" "$PG_DATA/kpipe-stack.conf"
   is_root && chown postgres: "$PG_DATA/kpipe-stack.conf"
@@ -700,6 +701,7 @@ logfile $STACK_DIR/redis.log
 dir $dir
 appendonly no
 save ""
+$(secure_redis_settings)
 EOF
   redis_free_system_service
   ensure_port_free "$REDIS_PORT" Redis KPIPE_STACK_REDIS_PORT

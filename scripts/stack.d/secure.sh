@@ -81,10 +81,61 @@ export KPIPE_KAFKA_CA_FILE=$STACK_DIR/tls/ca.crt
 export KPIPE_KAFKA_CERT_FILE=$STACK_DIR/tls/client.crt
 export KPIPE_KAFKA_KEY_FILE=$STACK_DIR/tls/client.key
 EOF
+  # PostgreSQL over TLS (verified) and Redis with a password over TLS.
+  cat >"$STACK_DIR/tls/services.env" <<EOF
+export KPIPE_PG_URL='postgres://kpipe:kpipe@localhost:$PG_PORT/kpipe?sslmode=verify-full&sslrootcert=$STACK_DIR/tls/ca.crt'
+export KPIPE_REDIS_URL='rediss://$REDIS_SECURE_USER:$REDIS_SECURE_PASSWORD@localhost:$(redis_tls_port)'
+export NODE_EXTRA_CA_CERTS='$STACK_DIR/tls/ca.crt'
+EOF
 }
 
 secure_mtls_brokers() {
   local n out=""
   for ((n = 1; n <= BROKERS; n++)); do out+="${out:+,}localhost:$(kafka_mtls_port "$n")"; done
   echo "$out"
+}
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL and Redis under --secure. Plain connections keep working unchanged (the other tests
+# and the demo use them); TLS and passwords are offered beside them:
+#   PostgreSQL  ssl = on with a server certificate of the stack's CA (sslmode=verify-full works)
+#   Redis       an ACL user kpipe-redis with a password, and a TLS port (REDIS_PORT+1)
+REDIS_SECURE_USER="kpipe-redis"
+REDIS_SECURE_PASSWORD="kpipe-redis-secret"
+redis_tls_port() { echo $((REDIS_PORT + 1)); }
+
+# A server certificate for localhost (PostgreSQL and Redis), made once.
+secure_server_cert() {
+  local tls="$STACK_DIR/tls"
+  [[ -f "$tls/server.crt" ]] && return 0
+  log "creating a server certificate (CN=localhost) for PostgreSQL and Redis in $tls"
+  secure_sign "$tls" localhost server serverAuth "DNS:localhost,IP:127.0.0.1"
+}
+
+# Lines for kpipe-stack.conf (printed; empty without --secure). PostgreSQL wants its key owned by
+# its OS user with mode 600, so the pair is copied into the data directory.
+secure_pg_settings() {
+  [[ $SECURE == 1 ]] || return 0
+  secure_prepare >&2
+  secure_server_cert >&2
+  install -m 644 "$STACK_DIR/tls/server.crt" "$PG_DATA/kpipe-server.crt"
+  install -m 600 "$STACK_DIR/tls/server.key" "$PG_DATA/kpipe-server.key"
+  if is_root; then chown postgres: "$PG_DATA/kpipe-server.crt" "$PG_DATA/kpipe-server.key"; fi
+  printf "ssl = on\nssl_cert_file = 'kpipe-server.crt'\nssl_key_file = 'kpipe-server.key'\n"
+}
+
+# Lines for redis.conf (printed; empty without --secure). The default user stays as it was (no
+# password), so redis://localhost keeps working; kpipe-redis needs its password.
+secure_redis_settings() {
+  [[ $SECURE == 1 ]] || return 0
+  secure_prepare >&2
+  secure_server_cert >&2
+  cat <<CONF
+user $REDIS_SECURE_USER on >$REDIS_SECURE_PASSWORD ~* &* +@all
+tls-port $(redis_tls_port)
+tls-cert-file $STACK_DIR/tls/server.crt
+tls-key-file $STACK_DIR/tls/server.key
+tls-ca-cert-file $STACK_DIR/tls/ca.crt
+tls-auth-clients no
+CONF
 }

@@ -16,7 +16,7 @@ export const ACL_FILE = path.join(repoRoot, 'scripts', 'stack.d', 'kafka-acls.tx
 function parseExports(text: string): Record<string, string> {
   const env: Record<string, string> = {}
   for (const line of text.split('\n')) {
-    const match = /^export (KPIPE_\w+)=(.*)$/.exec(line.trim())
+    const match = /^export ([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim())
     if (match) env[match[1]!] = match[2]!.replace(/^'(.*)'$/, '$1')
   }
   return env
@@ -41,6 +41,12 @@ export async function principalEnv(user: string): Promise<Record<string, string>
 export async function mtlsEnv(): Promise<Record<string, string>> {
   const {KPIPE_KAFKA_CA_FILE: ca} = await secureEnv()
   return parseExports(readFileSync(path.join(path.dirname(ca!), 'mtls.env'), 'utf8'))
+}
+
+/** PostgreSQL over verified TLS and Redis with a password over TLS (.stack/tls/services.env). */
+export async function secureServicesEnv(): Promise<Record<string, string>> {
+  const {KPIPE_KAFKA_CA_FILE: ca} = await secureEnv()
+  return parseExports(readFileSync(path.join(path.dirname(ca!), 'services.env'), 'utf8'))
 }
 
 export interface AclLine {
