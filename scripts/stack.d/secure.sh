@@ -67,7 +67,9 @@ secure_prepare() {
 secure_setup() {
   local bs out
   bs=$(brokers_list "$BROKERS" 0)
-  # Java's single-file source launcher compiles SecureSetup.java in memory (no build step).
+  # Java's single-file source launcher compiles SecureSetup.java in memory (no build step); it
+  # needs the compiler module, which the JRE that ensure_java installs lacks.
+  if ! java --list-modules 2>/dev/null | grep -q '^jdk.compiler'; then apt_install openjdk-17-jdk-headless; fi
   if ! out=$(kafka_java "$STACK_D/SecureSetup.java" "$bs" "$STACK_D/kafka-acls.txt" 2>&1); then
     printf '%s\n' "$out" >&2
     die "creating the secure stack's users and ACLs failed"
