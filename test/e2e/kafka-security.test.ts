@@ -78,6 +78,12 @@ describe('Kafka over mutual TLS (the SSL listener, ssl.client.auth=required)', (
     expect(json<{topics: {name: string}[]}>(result).topics.map((t) => t.name)).toContain(TOPIC)
   })
 
+  it('a worker consumes with the client certificate', async () => {
+    const result = await runCli(['worker', 'events', '--topic', TOPIC, '--group', `${TOPIC}-mtls`, '--stop-when-caught-up', '--no-projections', '--json'], {env: {...env, KPIPE_METRICS_PORT: '0'}})
+    expect(result.code, result.stderr.slice(-2000)).toBe(0)
+    expect(json<{stoppedBy: string}>(result).stoppedBy).toBe('caught-up')
+  })
+
   it('a certificate of another CA is refused: exit 3, one sentence', async () => {
     const foreign = path.join(path.dirname(env.KPIPE_KAFKA_CERT_FILE!), 'foreign')
     const result = await runCli(['topics', 'list'], {env: {...env, KPIPE_KAFKA_CERT_FILE: path.join(foreign, 'client.crt'), KPIPE_KAFKA_KEY_FILE: path.join(foreign, 'client.key')}})
