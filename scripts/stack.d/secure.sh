@@ -66,6 +66,12 @@ secure_prepare() {
 # SCRAM users and ACLs, through the PLAINTEXT listener (a super user). Idempotent.
 secure_setup() {
   local bs out
+  # A Kafka started before the secure stack had an authorizer runs on without one (createAcls
+  # would fail with SECURITY_DISABLED): say how to get it, and leave that Kafka as it is.
+  if ! grep -q '^authorizer.class.name' "$(kafka_node_dir 1 "$BROKERS")/server.properties" 2>/dev/null; then
+    log "warning: the running Kafka has no authorizer (started by an older scripts/stack); run 'scripts/stack down' then 'scripts/stack up --secure' for ACLs and mutual TLS"
+    return 0
+  fi
   bs=$(brokers_list "$BROKERS" 0)
   # Java's single-file source launcher compiles SecureSetup.java in memory (no build step); it
   # needs the compiler module, which the JRE that ensure_java installs lacks.
