@@ -12,6 +12,7 @@
 import type {Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage} from 'kafkajs'
 
 import {Deadline, settlesWithin} from '../deadline.js'
+import {kafkaAccessError} from '../error-classify.js'
 import {errorMessage, KpipeError} from '../errors.js'
 import type {Logger} from '../logging.js'
 import {countDeadLetters, type WorkerMetrics} from '../metrics/worker-metrics.js'
@@ -66,6 +67,8 @@ export interface EngineOptions<T> {
   positionPollMs?: number
   /** Log context of a decoded record (e.g. eventId and correlationId). */
   describe?(value: T): Record<string, unknown>
+  /** Kafka's name for the worker's client (`User:<name>`), for a refusal's sentence. */
+  principal?: string
   /** How often /readyz asks the sink whether a write could succeed now (Sink.probe); 5 s. */
   readinessProbeMs?: number
 }
@@ -247,8 +250,15 @@ export class WorkerEngine<T> {
       if (prober) clearInterval(prober)
       await this.shutdown()
     }
-    if (this.fatal) throw this.fatal
+    if (this.fatal) throw this.describeFatal(this.fatal)
     return this.summary()
+  }
+
+  /** A consumer refused as not authorised: READ on the topic or the group is missing. */
+  private describeFatal(error: unknown): unknown {
+    if (error instanceof KpipeError) return error // classified where it happened (the dead letters)
+    const {topic, group, principal} = this.options
+    return kafkaAccessError(error, {principal, topic: {name: topic, operation: 'READ'}, group: {name: group, operation: 'READ'}}) ?? error
   }
 
   // -------------------------------------------------------------------------------------------
