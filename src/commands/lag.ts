@@ -12,7 +12,7 @@ import {describeBreach, renderLagReport} from '../lib/lag/lag-render.js'
 import {openLagSource, pollLoop, type LagSource} from '../lib/lag/lag-service.js'
 import {lagViewJson, type LagView, type LagViewJson, onlyLagging, viewBreaches} from '../lib/lag/lag-tracker.js'
 import {startHealthServer} from '../lib/metrics/server.js'
-import {groupFlag, topicFlag} from '../lib/kafka/names.js'
+import {existingGroupFlag, topicFlag} from '../lib/kafka/names.js'
 
 /** `lag --serve` listens here unless a port is configured (the workers use 9464–9466). */
 export const LAG_SERVE_DEFAULT_PORT = 9467
@@ -41,7 +41,7 @@ export default class Lag extends BaseCommand<typeof Lag> {
   static override flags = {
     ...kafkaFlags,
     ...metricsFlags,
-    group: groupFlag({char: 'g', description: 'This consumer group (repeatable); a group that does not exist is NOTFOUND and exits 1', multiple: true}),
+    group: existingGroupFlag({char: 'g', description: 'This consumer group (repeatable); a group that does not exist is NOTFOUND and exits 1', multiple: true}),
     'group-regex': Flags.string({description: 'Every group whose id matches this regular expression'}),
     'all-groups': Flags.boolean({description: 'Every consumer group (the default when no group is chosen)', default: false}),
     topic: topicFlag({char: 't', description: 'Only these topics (repeatable)', multiple: true}),

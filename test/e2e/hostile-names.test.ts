@@ -32,8 +32,6 @@ describe('hostile names from flags', () => {
     [['worker', 'analytics', '--dlq-topic'], '--dlq-topic'],
     [['replay-dlq', '--dlq'], '--dlq'],
     [['replay-dlq', '--dlq', 'events.dlq', '--group'], '--group'],
-    [['integrity', '--sink', 'postgres', '--group'], '--group'],
-    [['lag', '--group'], '--group'],
     [['lag', '--topic'], '--topic'],
     [['health', '--topic'], '--topic'],
     [['produce', '--topic'], '--topic'],
@@ -45,6 +43,22 @@ describe('hostile names from flags', () => {
       const port = args[0] === 'worker' ? ['--metrics-port', '0'] : []
       expectRefused(await runCli([...args, name, ...port]), flag)
     }
+  })
+
+  // lag and integrity read groups that others made: any name Kafka has, but nothing that would
+  // forge or hide a line of output.
+  it.each([
+    [['integrity', '--sink', 'postgres', '--group'], '--group'],
+    [['lag', '--group'], '--group'],
+  ])('%j with a name holding a line break or an invisible character: exit 2, one sentence', async (args, flag) => {
+    for (const name of [HOSTILE[3]!, 'orders\u200b', 'x'.repeat(256), '']) expectRefused(await runCli([...args, name]), flag)
+  })
+
+  it('lag reads a group whose name has quotes, spaces and a semicolon, as Kafka allows: NOTFOUND, exit 1', async () => {
+    const name = `orders v2; it's "fine"`
+    const result = await runCli(['lag', '--group', name, '--json'])
+    expect(result.code, result.stderr).toBe(1)
+    expect(JSON.parse(result.stdout)).toMatchObject({groups: [{group: name, status: 'NOTFOUND'}]})
   })
 
   it('an empty topic name is refused too', async () => {

@@ -15,6 +15,12 @@ export const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/
  * safe in logs, metric labels and ACL commands alike.
  */
 export const GROUP_NAME = /^[a-zA-Z0-9._:-]{1,249}$/
+/**
+ * A group kpipe only reads (lag, integrity) may be any group the cluster has, whoever named it:
+ * any text but control, format and line-separator characters (which would forge or hide output),
+ * up to 255 characters.
+ */
+export const EXISTING_GROUP_NAME = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,255}$/u
 
 /** A name as it may be shown in one line: JSON-quoted (control characters escaped), clipped. */
 export function shownName(name: string): string {
@@ -37,6 +43,13 @@ export function checkGroupName(name: string, origin?: string): string {
   return name
 }
 
+export function checkExistingGroupName(name: string, origin?: string): string {
+  if (!EXISTING_GROUP_NAME.test(name)) {
+    throw new UsageError(`${origin ? `${origin}: ` : ''}${shownName(name)} is not a consumer group name: use 1 to 255 characters, none of them control or invisible characters.`)
+  }
+  return name
+}
+
 /** `--topic`-style flag, validated as a Kafka topic name. */
 export const topicFlag = Flags.custom<string>({
   async parse(input) {
@@ -44,9 +57,16 @@ export const topicFlag = Flags.custom<string>({
   },
 })
 
-/** `--group`-style flag, validated as a consumer group id. */
+/** `--group` of a command that joins or creates the group (a worker, a replay): kpipe's rule. */
 export const groupFlag = Flags.custom<string>({
   async parse(input) {
     return checkGroupName(input)
+  },
+})
+
+/** `--group` of a command that only reads a group's offsets (lag, integrity): any sane name. */
+export const existingGroupFlag = Flags.custom<string>({
+  async parse(input) {
+    return checkExistingGroupName(input)
   },
 })
