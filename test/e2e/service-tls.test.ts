@@ -68,4 +68,14 @@ describe('PostgreSQL over TLS and Redis with a password', () => {
     expect(untrusted.stderr).toMatch(/^Error: Redis's TLS certificate at rediss:\/\/kpipe-redis:\*\*\*@localhost:\d+ is not trusted \([^)]*\)\.$/m)
     expect(untrusted.stdout + untrusted.stderr).not.toContain(new URL(env.KPIPE_REDIS_URL!).password)
   })
+
+  it('the events worker with a wrong Redis password stops at start: exit 3, one sentence, no secret shown', async () => {
+    await runCli(['db', 'migrate', '--pg-url', pgTls.toString()])
+    const wrong = new URL(env.KPIPE_REDIS_URL!)
+    wrong.password = 'not-the-password-5e1c'
+    const result = await runCli(['worker', 'events', '--topic', 'events', '--group', `kpipe-wrong-redis-${Date.now()}`, '--metrics-port', '0', '--pg-url', pgTls.toString(), '--redis-url', wrong.toString()], {env: {NODE_EXTRA_CA_CERTS: env.NODE_EXTRA_CA_CERTS!}})
+    expect(result.code, result.stderr).toBe(3)
+    expect(result.stderr).toMatch(/^Error: Redis at rediss:\/\/kpipe-redis:\*\*\*@localhost:\d+ refused authentication: WRONGPASS[^\n]*\.$/m)
+    expect(result.stdout + result.stderr).not.toContain('not-the-password-5e1c')
+  })
 })

@@ -51,6 +51,15 @@ export async function connectRedis(client: Redis, url: string): Promise<void> {
   }
 }
 
+/**
+ * A refusal that waiting will not mend (a wrong password, an untrusted certificate), as
+ * redisConnectError words it; undefined when Redis is merely unreachable.
+ */
+export function redisRefusal(error: unknown, url: string): DependencyError | undefined {
+  const message = (error as Error | undefined)?.message ?? String(error)
+  return /^(WRONGPASS|NOAUTH)/.test(message) || tlsCertificateProblem(error) ? redisConnectError(error, url) : undefined
+}
+
 /** Why a connection to Redis failed, in one sentence: a refused password, an untrusted certificate, or unreachable. */
 export function redisConnectError(error: unknown, url: string): DependencyError {
   const message = (error as Error | undefined)?.message ?? String(error)

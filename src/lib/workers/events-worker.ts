@@ -11,7 +11,7 @@ import type {Logger} from '../logging.js'
 import {PgProjectionBacklog} from '../postgres/projection-backlog.js'
 import {decodeEventRecord} from '../records/decode.js'
 import type {EventEnvelope} from '../records/envelope.js'
-import {createRedis} from '../redis/client.js'
+import {createRedis, redisRefusal} from '../redis/client.js'
 import {PgProjectionSource} from '../redis/projection-source.js'
 import {createProjectionMetrics, Projector} from '../redis/projector.js'
 import {EventsSink} from './events-sink.js'
@@ -57,6 +57,10 @@ export function eventsWorker(options: {projections: boolean; topic: string; redi
       try {
         await redis.connect()
       } catch (error) {
+        // Unreachable is a cache outage the worker rides out; a refused password or certificate is
+        // a configuration error that never heals: exit 3 now rather than run with stale projections.
+        const refusal = redisRefusal(error, options.redisUrl)
+        if (refusal) throw refusal
         logger.warn({redis: redactUrl(options.redisUrl), err: errorMessage(error)}, 'Redis is unreachable: projections start stale and catch up when it answers')
       }
       // Ranges an earlier worker could not project (it died while Redis was unreachable).
