@@ -11,7 +11,7 @@ import type {Logger} from '../logging.js'
 import {PgProjectionBacklog} from '../postgres/projection-backlog.js'
 import {decodeEventRecord} from '../records/decode.js'
 import type {EventEnvelope} from '../records/envelope.js'
-import {createRedis, redisRefusal} from '../redis/client.js'
+import {connectRedis, createRedis, redisRefusal} from '../redis/client.js'
 import {PgProjectionSource} from '../redis/projection-source.js'
 import {createProjectionMetrics, Projector} from '../redis/projector.js'
 import {EventsSink} from './events-sink.js'
@@ -55,11 +55,11 @@ export function eventsWorker(options: {projections: boolean; topic: string; redi
       projector = new Projector({redis, source: new PgProjectionSource(pool as Pool), backlog: new PgProjectionBacklog(pool as Pool, {topics: [options.topic]}), logger, metrics: createProjectionMetrics(metrics.registry)})
       redis.on('error', () => undefined) // its state is reported by the projector
       try {
-        await redis.connect()
+        await connectRedis(redis, options.redisUrl)
       } catch (error) {
         // Unreachable is a cache outage the worker rides out; a refused password or certificate is
         // a configuration error that never heals: exit 3 now rather than run with stale projections.
-        const refusal = redisRefusal(error, options.redisUrl)
+        const refusal = redisRefusal((error as Error).cause ?? error, options.redisUrl)
         if (refusal) throw refusal
         logger.warn({redis: redactUrl(options.redisUrl), err: errorMessage(error)}, 'Redis is unreachable: projections start stale and catch up when it answers')
       }
