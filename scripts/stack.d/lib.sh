@@ -305,9 +305,11 @@ install_bq_locked() {
   # Not `go install pkg@version`: that also asks the module proxy for the version list (to look
   # for deprecations), which some proxies refuse. Download the pinned module and build it.
   local dir src tmp="$CACHE_DIR/bin/.bq-build.$$" t0=$SECONDS
-  dir=$(cd / && GOFLAGS=-mod=mod go mod download -json "$BQ_EMULATOR_MODULE@$BQ_EMULATOR_VERSION" \
-    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || true
-  [[ -n "$dir" && -d "$dir" ]] || die "could not download $BQ_EMULATOR_MODULE@$BQ_EMULATOR_VERSION with go mod download"
+  local json reason
+  json=$(cd / && GOFLAGS=-mod=mod go mod download -json "$BQ_EMULATOR_MODULE@$BQ_EMULATOR_VERSION") || true
+  dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json")
+  reason=$(sed -n 's/^[[:space:]]*"Error": "\(.*\)"$/\1/p' <<<"$json")
+  [[ -n "$dir" && -d "$dir" ]] || die "could not download $BQ_EMULATOR_MODULE@$BQ_EMULATOR_VERSION with go mod download${reason:+: $reason}"
   log "downloaded the emulator's source in $(fmt_secs $((SECONDS - t0)))"
   src=$(mktemp -d)
   cp -r "$dir/." "$src/"
