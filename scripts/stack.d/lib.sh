@@ -886,7 +886,7 @@ cmd_up() {
   # emulator's job is detached, so that --bq-background can return before its build is done.
   trap 'rm -f "$APT_STAMP"' EXIT
   start_bq_job "$bq_background"
-  start_job kafka kafka_up
+  start_job kafka kafka_job
   start_job postgres pg_up
   start_job redis redis_up
   if [[ $want_monitoring == 1 ]]; then start_job prometheus prom_up; fi

@@ -48,6 +48,20 @@ wait_jobs() {
   ((${#failed[@]} == 0)) || die "could not bring up ${failed[*]} (see the errors above)"
 }
 
+# Kafka's job: the jars (Maven) and, with --secure, the TLS material (two RSA keys and two
+# keytool runs: seconds of CPU on a busy machine) at once; kafka_up then finds both in place.
+kafka_job() {
+  local tls=""
+  ensure_java
+  if [[ $SECURE == 1 ]]; then
+    make_tls &
+    tls=$!
+  fi
+  ensure_kafka
+  if [[ -n $tls ]]; then wait "$tls" || die "creating the TLS material in $STACK_DIR/tls failed"; fi
+  kafka_up
+}
+
 # ---------------------------------------------------------------------------------------------
 # The BigQuery emulator's detached job
 # ---------------------------------------------------------------------------------------------
