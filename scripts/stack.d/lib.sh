@@ -866,7 +866,7 @@ cmd_up() {
     [[ -z "$old" || "$old" == "$KAFKA_PORT" ]] || die "Kafka runs on port $old; run 'scripts/stack down' before changing KPIPE_STACK_KAFKA_PORT"
   fi
   mkdir -p "$STACK_DIR"
-  local t0=$SECONDS r
+  local r
   # Ports: keep those of running services; move away from ports other programs hold.
   r=0; [[ -n "$running" ]] && r=1
   choose_port kafka KAFKA_PORT KPIPE_STACK_KAFKA_PORT "$r"
@@ -892,7 +892,7 @@ cmd_up() {
   if [[ $want_monitoring == 1 ]]; then start_job prometheus prom_up; fi
   wait_jobs
   if [[ $bq_background == 0 ]]; then wait_bq_job; fi
-  summary "$((SECONDS - t0))" "$bq_background"
+  summary "$(($(date +%s) - KPIPE_STACK_T0))" "$bq_background"
 }
 
 summary() {

@@ -10,9 +10,8 @@
 # given --bq-background, and `scripts/stack wait bq` waits for it later. Its result is kept in
 # .stack/bq-job.status, so a failed build surfaces as an error whoever waits.
 
-# Seconds since this `up` began; the detached job inherits the start through the environment.
-KPIPE_STACK_T0="${KPIPE_STACK_T0:-$(date +%s)}"
-export KPIPE_STACK_T0
+# Seconds since this `up` began (the detached job is given its start: KPIPE_STACK_JOB_T0).
+KPIPE_STACK_T0=$(date +%s)
 # 41s, 1m32s
 fmt_secs() { if (($1 < 60)); then echo "${1}s"; else printf '%dm%02ds\n' $(($1 / 60)) $(($1 % 60)); fi; }
 since_up() { fmt_secs $(($(date +%s) - KPIPE_STACK_T0)); }
@@ -75,6 +74,7 @@ bq_job_version() { sed -n 2p "$BQ_JOB_PID" 2>/dev/null; }
 # Runs in the detached process: install (build) and start the emulator, record the outcome.
 cmd_bq_job() {
   trap 'echo $? >"$BQ_JOB_STATUS.tmp" && mv -f "$BQ_JOB_STATUS.tmp" "$BQ_JOB_STATUS"' EXIT
+  KPIPE_STACK_T0="${KPIPE_STACK_JOB_T0:-$KPIPE_STACK_T0}"
   load_settings
   bq_up
   log "bigquery ready in $(since_up)"
@@ -94,7 +94,7 @@ start_bq_job() {
   rm -f "$BQ_JOB_STATUS"
   [[ -f "$BQ_JOB_LOG" ]] && mv -f "$BQ_JOB_LOG" "$BQ_JOB_LOG.1"
   # setsid + no inherited stdio: the job outlives `up` and holds no pipe of its caller open.
-  setsid nohup "$REPO_DIR/scripts/stack" _bq-job </dev/null >"$BQ_JOB_LOG" 2>&1 &
+  KPIPE_STACK_JOB_T0=$KPIPE_STACK_T0 setsid nohup "$REPO_DIR/scripts/stack" _bq-job </dev/null >"$BQ_JOB_LOG" 2>&1 &
   printf '%s\n%s\n' "$!" "$BQ_EMULATOR_VERSION" >"$BQ_JOB_PID"
 }
 
