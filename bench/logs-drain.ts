@@ -184,8 +184,8 @@ function scrapeSinkFigures(port: number): {stop(): SinkFigures | undefined} {
       .then(async (response) => {
         const text = await response.text()
         const figures = {
-          writes: value(text, 'kpipe_worker_batch_size_count'),
-          records: value(text, 'kpipe_worker_batch_size_sum'),
+          writes: value(text, 'kpipe_worker_batch_records_count'),
+          records: value(text, 'kpipe_worker_batch_records_sum'),
           seconds: value(text, 'kpipe_worker_sink_latency_seconds_sum'),
         }
         if (Object.values(figures).every(Number.isFinite)) last = figures

@@ -2,4 +2,8 @@
 // Runs the TypeScript sources directly (no build step), for development.
 import {execute} from '@oclif/core'
 
+import {applyKafkajsPatches} from '../src/lib/kafka/kafkajs-patches.ts'
+
+applyKafkajsPatches()
+
 await execute({development: true, dir: import.meta.url})

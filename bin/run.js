@@ -14,6 +14,11 @@ process.stdout.on('error', (error) => {
   throw error
 })
 
+// Before anything loads kafkajs: linear grouping and a native CRC-32C in its producer (see the
+// module for why these two, and why in place).
+const {applyKafkajsPatches} = await import('../dist/lib/kafka/kafkajs-patches.js')
+applyKafkajsPatches()
+
 const {execute, settings} = await import('@oclif/core')
 // The built CLI runs its compiled code, whatever NODE_ENV says: with NODE_ENV=development or test
 // (common in a developer's shell) oclif would otherwise look for TypeScript sources next to dist/

@@ -422,21 +422,14 @@ write_kafka_config() {
   listeners="PLAINTEXT://127.0.0.1:$(kafka_client_port "$n"),CONTROLLER://127.0.0.1:$(kafka_controller_port "$n")"
   advertised="PLAINTEXT://localhost:$(kafka_client_port "$n")"
   pmap="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
-  if [[ $secure == 1 ]]; then
-    listeners+=",SASL_SSL://127.0.0.1:$(kafka_secure_port "$n")"
-    advertised+=",SASL_SSL://localhost:$(kafka_secure_port "$n")"
-    pmap+=",SASL_SSL:SASL_SSL"
-  fi
+  [[ $secure == 1 ]] && secure_listeners "$n" # secure.sh
   if [[ $layout == 1 ]]; then rf=1 min_isr=1; else rf=3 min_isr=2; fi
   mkdir -p "$dir/data"
   sed -e "s|@NODE_ID@|$n|" -e "s|@VOTERS@|$voters|" -e "s|@LISTENERS@|$listeners|" \
     -e "s|@ADVERTISED@|$advertised|" -e "s|@PROTOCOL_MAP@|$pmap|" -e "s|@LOG_DIRS@|$dir/data|" \
     -e "s|@RF@|$rf|g" -e "s|@MIN_ISR@|$min_isr|g" \
     "$STACK_D/kafka-server.properties.in" >"$dir/server.properties"
-  if [[ $secure == 1 ]]; then
-    sed -e "s|@KEYSTORE@|$STACK_DIR/tls/broker.p12|" -e "s|@STOREPASS@|$TLS_STOREPASS|g" \
-      "$STACK_D/kafka-secure.properties.in" >>"$dir/server.properties"
-  fi
+  if [[ $secure == 1 ]]; then secure_kafka_properties >>"$dir/server.properties"; fi
 }
 
 kafka_format() { # NODE LAYOUT
@@ -485,7 +478,7 @@ kafka_up() {
     SECURE=$has_secure
   fi
   ensure_kafka
-  [[ $SECURE == 1 ]] && make_tls
+  [[ $SECURE == 1 ]] && secure_prepare
   local to_wait=()
   for ((n = 1; n <= layout; n++)); do
     dir=$(kafka_node_dir "$n" "$layout")
@@ -509,6 +502,7 @@ kafka_up() {
   wait_until 60 "$(kafka_node_dir 1 "$layout")/kafka.log" "" "Kafka ($bs)" -- \
     timeout 30 java -Xmx128M -Dlog4j2.configurationFile="$STACK_D/tools-log4j2.yaml" -cp "$KAFKA_LIBS/*" \
     org.apache.kafka.tools.TopicCommand --bootstrap-server "$bs" --list
+  if [[ $SECURE == 1 ]]; then secure_setup; fi
 }
 kafka_wait_alive() { kafka_pid "$KAFKA_WAIT_NODE" "$KAFKA_WAIT_LAYOUT" >/dev/null; }
 
@@ -638,6 +632,7 @@ shared_buffers = 256MB
 fsync = on
 synchronous_commit = on
 logging_collector = off
+$(secure_pg_settings)
 EOF
   mv "$PG_DATA/kpipe-stack.conf.tmp" "$PG_DATA/kpipe-stack.conf"
   is_root && chown postgres: "$PG_DATA/kpipe-stack.conf"
@@ -730,6 +725,7 @@ logfile $STACK_DIR/redis.log
 dir $dir
 appendonly no
 save ""
+$(secure_redis_settings)
 EOF
   redis_free_system_service
   ensure_port_free "$REDIS_PORT" Redis KPIPE_STACK_REDIS_PORT
@@ -797,7 +793,7 @@ ports_needed() { # SERVICE BASE -> every TCP port the service would listen on
       for ((n = 1; n <= BROKERS; n++)); do
         o=$((100 * (n - 1)))
         echo $((base + o)) $((base + o + 1))
-        if [[ $SECURE == 1 ]]; then echo $((base + o + 3)); fi
+        if [[ $SECURE == 1 ]]; then echo $((base + o + 3)) $((base + o + 4)); fi
       done
       ;;
     bq) echo "$base" $((base + 10)) ;;
@@ -886,7 +882,8 @@ cmd_up() {
   # emulator's job is detached, so that --bq-background can return before its build is done.
   trap 'rm -f "$APT_STAMP"' EXIT
   start_bq_job "$bq_background"
-  start_job kafka kafka_job
+  secure_material_phase
+  start_job kafka kafka_up
   start_job postgres pg_up
   start_job redis redis_up
   if [[ $want_monitoring == 1 ]]; then start_job prometheus prom_up; fi
@@ -1031,5 +1028,7 @@ cmd_tool() {
 
 # shellcheck source-path=SCRIPTDIR source=prometheus.sh
 source "$STACK_D/prometheus.sh"
+# shellcheck source-path=SCRIPTDIR source=secure.sh
+source "$STACK_D/secure.sh"
 # shellcheck source-path=SCRIPTDIR source=parallel.sh
 source "$STACK_D/parallel.sh"

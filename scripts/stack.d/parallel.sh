@@ -47,18 +47,17 @@ wait_jobs() {
   ((${#failed[@]} == 0)) || die "could not bring up ${failed[*]} (see the errors above)"
 }
 
-# Kafka's job: the jars (Maven) and, with --secure, the TLS material (two RSA keys and two
-# keytool runs: seconds of CPU on a busy machine) at once; kafka_up then finds both in place.
-kafka_job() {
-  local tls=""
-  ensure_java
-  if [[ $SECURE == 1 ]]; then
-    make_tls &
-    tls=$!
-  fi
-  ensure_kafka
-  if [[ -n $tls ]]; then wait "$tls" || die "creating the TLS material in $STACK_DIR/tls failed"; fi
-  kafka_up
+# --secure: the TLS material (secure.sh: CA, broker keystore, client and server certificates),
+# made once before the services' jobs start. Kafka, PostgreSQL and Redis each ask for it
+# (secure_prepare); made by two jobs at once it would mix two CAs. Kafka's jars, which need none
+# of it, are fetched meanwhile by a job of their own.
+secure_material_phase() {
+  [[ $SECURE == 1 ]] || return 0
+  start_job "kafka jars" ensure_kafka
+  ensure_java # keytool
+  secure_prepare
+  secure_server_cert
+  log "TLS material ready in $(since_up)"
 }
 
 # ---------------------------------------------------------------------------------------------

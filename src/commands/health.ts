@@ -1,4 +1,3 @@
-import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
 import {formatDuration} from '../lib/durations.js'
@@ -7,6 +6,7 @@ import {durationFlag, kafkaFlags} from '../lib/flags.js'
 import {evaluateHealth, healthHeadline, type HealthReport, summarizeHealth} from '../lib/health/cluster-health.js'
 import {sampleCluster} from '../lib/health/sample.js'
 import {renderTable} from '../lib/output/table.js'
+import {topicFlag} from '../lib/kafka/names.js'
 
 export type HealthResult = HealthReport
 
@@ -27,7 +27,7 @@ export default class Health extends BaseCommand<typeof Health> {
   static override flags = {
     ...kafkaFlags,
     sample: durationFlag({description: 'Time between the two end-offset samples that give the produce rates; 0 skips rates', default: 2000, defaultHelp: async () => '2s'}),
-    topic: Flags.string({description: 'Check only this topic (repeatable); default every topic, internal ones included', multiple: true}),
+    topic: topicFlag({description: 'Check only this topic (repeatable); default every topic, internal ones included', multiple: true}),
   }
 
   async run(): Promise<HealthResult> {

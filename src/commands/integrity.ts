@@ -9,6 +9,7 @@ import {checkIntegrity, SINK_DEFAULTS, SINKS, type IntegrityResult, type Integri
 import {renderIntegrity, verdict} from '../lib/integrity/integrity-table.js'
 import type {SinkName} from '../lib/integrity/reconcile.js'
 import {parseTimeBound} from '../lib/logs/search-query.js'
+import {existingGroupFlag, topicFlag} from '../lib/kafka/names.js'
 
 export default class Integrity extends BaseCommand<typeof Integrity> {
   static override summary = 'Reconcile Kafka offsets against sink rows and dead letters: find gaps, duplicates and orphans'
@@ -38,9 +39,9 @@ export default class Integrity extends BaseCommand<typeof Integrity> {
     ...postgresFlags,
     ...bigqueryFlags,
     sink: Flags.string({description: 'Which sink to check (default: all whose topic and group exist)', options: [...SINKS, 'all'], default: 'all'}),
-    topic: Flags.string({description: "The topic the sink's worker consumes (default events, logs, analytics); needs --sink"}),
-    group: Flags.string({description: "The worker's consumer group (default kpipe-events, kpipe-logs, kpipe-analytics); needs --sink"}),
-    'dlq-topic': Flags.string({description: 'Dead-letter topic (default <topic>.dlq); needs --sink'}),
+    topic: topicFlag({description: "The topic the sink's worker consumes (default events, logs, analytics); needs --sink"}),
+    group: existingGroupFlag({description: "The worker's consumer group (default kpipe-events, kpipe-logs, kpipe-analytics); needs --sink"}),
+    'dlq-topic': topicFlag({description: 'Dead-letter topic (default <topic>.dlq); needs --sink'}),
     since: Flags.string({description: 'Check from the first offset at or after this time: a duration ago (2h, 1d) or an ISO-8601 time'}),
     table: Flags.string({description: 'BigQuery table the analytics worker writes', default: 'events'}),
   }

@@ -12,6 +12,7 @@ import {describeBreach, renderLagReport} from '../lib/lag/lag-render.js'
 import {openLagSource, pollLoop, type LagSource} from '../lib/lag/lag-service.js'
 import {lagViewJson, type LagView, type LagViewJson, onlyLagging, viewBreaches} from '../lib/lag/lag-tracker.js'
 import {startHealthServer} from '../lib/metrics/server.js'
+import {existingGroupFlag, topicFlag} from '../lib/kafka/names.js'
 
 /** `lag --serve` listens here unless a port is configured (the workers use 9464–9466). */
 export const LAG_SERVE_DEFAULT_PORT = 9467
@@ -40,10 +41,10 @@ export default class Lag extends BaseCommand<typeof Lag> {
   static override flags = {
     ...kafkaFlags,
     ...metricsFlags,
-    group: Flags.string({char: 'g', description: 'This consumer group (repeatable); a group that does not exist is NOTFOUND and exits 1', multiple: true}),
+    group: existingGroupFlag({char: 'g', description: 'This consumer group (repeatable); a group that does not exist is NOTFOUND and exits 1', multiple: true}),
     'group-regex': Flags.string({description: 'Every group whose id matches this regular expression'}),
     'all-groups': Flags.boolean({description: 'Every consumer group (the default when no group is chosen)', default: false}),
-    topic: Flags.string({char: 't', description: 'Only these topics (repeatable)', multiple: true}),
+    topic: topicFlag({char: 't', description: 'Only these topics (repeatable)', multiple: true}),
     'only-lagging': Flags.boolean({description: 'Only partitions with lag or a status other than OK', default: false}),
     sample: durationFlag({description: 'Poll for this long before answering, so rates and status are measured (e.g. 30s)', exclusive: ['watch', 'serve']}),
     interval: durationFlag({description: 'Time between polls for --sample, --watch and --serve', default: 2000, defaultHelp: async () => '2s'}),

@@ -6,6 +6,7 @@ import {durationFlag, kafkaFlags, postgresFlags, sizeFlag} from '../lib/flags.js
 import {renderLoadTestSummary, progressLine} from '../lib/loadtest/load-test-render.js'
 import {COMPRESSIONS, runLoadTest, type CompressionName, type LoadTestResult} from '../lib/loadtest/load-test-service.js'
 import {EVENT_ENCODINGS, type EventEncoding} from '../lib/records/decode.js'
+import {topicFlag} from '../lib/kafka/names.js'
 
 export default class LoadTest extends BaseCommand<typeof LoadTest> {
   static override summary = 'Produce synthetic envelope events at a rate; report throughput and latency percentiles, end to end too'
@@ -29,7 +30,7 @@ export default class LoadTest extends BaseCommand<typeof LoadTest> {
   static override flags = {
     ...kafkaFlags,
     ...postgresFlags,
-    topic: Flags.string({description: 'Topic to produce to (must exist)', default: 'events'}),
+    topic: topicFlag({description: 'Topic to produce to (must exist)', default: 'events'}),
     rate: Flags.integer({description: 'Records per second; 0 = as fast as possible', default: 0, min: 0}),
     duration: durationFlag({description: 'Run this long after the warm-up (default 60s)', exclusive: ['count']}),
     count: Flags.integer({description: 'Send this many records after the warm-up, then stop', min: 1}),

@@ -6,6 +6,7 @@ import {CheckFailedError, UsageError} from '../lib/errors.js'
 import {kafkaFlags} from '../lib/flags.js'
 import {EVENT_ENCODINGS, type EventEncoding} from '../lib/records/decode.js'
 import {produceEvents, type ProduceResult} from '../lib/records/producer-service.js'
+import {topicFlag} from '../lib/kafka/names.js'
 
 export default class Produce extends BaseCommand<typeof Produce> {
   static override summary = 'Publish events (NDJSON from stdin or a file) with the pipeline envelope and encoding'
@@ -21,7 +22,7 @@ export default class Produce extends BaseCommand<typeof Produce> {
   ]
   static override flags = {
     ...kafkaFlags,
-    topic: Flags.string({description: 'Topic to publish to (must exist)', required: true}),
+    topic: topicFlag({description: 'Topic to publish to (must exist)', required: true}),
     file: Flags.string({description: 'NDJSON file to read; stdin when absent or "-"'}),
     encoding: Flags.string({description: 'Value encoding', options: [...EVENT_ENCODINGS], default: 'json'}),
     'key-field': Flags.string({

@@ -9,6 +9,7 @@ import {parseTimeBound} from '../lib/logs/search-query.js'
 import {renderTable} from '../lib/output/table.js'
 import {DEFAULT_MAX_ATTEMPTS, defaultReplayGroup, isFiltered, parseRate, type ReplayFilter, type ReplaySummary} from '../lib/dlq/replay-model.js'
 import {replayDeadLetters, type ReplayProgress} from '../lib/dlq/replay-service.js'
+import {groupFlag, topicFlag} from '../lib/kafka/names.js'
 
 export default class ReplayDlq extends BaseCommand<typeof ReplayDlq> {
   static override summary = 'Re-publish dead letters to their original topic: filtered, rate-limited, resumable, exactly once'
@@ -32,8 +33,8 @@ export default class ReplayDlq extends BaseCommand<typeof ReplayDlq> {
   ]
   static override flags = {
     ...kafkaFlags,
-    dlq: Flags.string({description: 'Dead-letter topic to replay from', required: true}),
-    to: Flags.string({description: 'Publish every record to this topic (default: each record\'s original topic)'}),
+    dlq: topicFlag({description: 'Dead-letter topic to replay from', required: true}),
+    to: topicFlag({description: 'Publish every record to this topic (default: each record\'s original topic)'}),
     'error-class': Flags.string({description: 'Only this error class (kpipe: decode, schema, validation, oversize, sink; Connect/Spring: the exception class, full or simple name); repeatable', multiple: true}),
     since: Flags.string({description: 'Only dead letters from this time on: a duration ago (15m, 2h, 7d) or an ISO-8601 time'}),
     until: Flags.string({description: 'Only dead letters before this time (exclusive): a duration ago or an ISO-8601 time'}),
@@ -42,7 +43,7 @@ export default class ReplayDlq extends BaseCommand<typeof ReplayDlq> {
     limit: Flags.integer({description: 'Replay (or park) at most this many records, then stop', min: 1}),
     rate: Flags.string({description: 'At most this many records per second, e.g. 100/s'}),
     'max-attempts': Flags.integer({description: 'Park a record (to <dlq>.parked) once it failed this many times', min: 1, default: DEFAULT_MAX_ATTEMPTS}),
-    group: Flags.string({description: 'Consumer group keeping the replay\'s progress (default kpipe-replay.<dlq>)'}),
+    group: groupFlag({description: 'Consumer group keeping the replay\'s progress (default kpipe-replay.<dlq>)'}),
     'dry-run': Flags.boolean({description: 'Show what would be replayed, by original topic and error class with samples; change nothing', default: false}),
   }
 

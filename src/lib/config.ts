@@ -35,6 +35,9 @@ export interface KpipeConfig {
     clientId: string
     ssl: boolean
     caFile?: string
+    /** Mutual TLS: the client certificate (PEM) and its private key (PEM). */
+    certFile?: string
+    keyFile?: string
     sasl?: {mechanism: SaslMechanism; username: string; password: string}
     connectionTimeoutMs: number
     requestTimeoutMs: number
@@ -128,6 +131,8 @@ const fileSchema = z.strictObject({
       clientId: z.string().min(1).optional(),
       ssl: z.boolean().optional(),
       caFile: z.string().min(1).optional(),
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
       sasl: z
         .strictObject({
           mechanism: z.enum(SASL_MECHANISMS),
@@ -163,6 +168,8 @@ type Leaf =
   | 'kafka.clientId'
   | 'kafka.ssl'
   | 'kafka.caFile'
+  | 'kafka.certFile'
+  | 'kafka.keyFile'
   | 'kafka.sasl.mechanism'
   | 'kafka.sasl.username'
   | 'kafka.sasl.password'
@@ -180,6 +187,8 @@ export const ENV_VARS: Record<string, Leaf> = {
   KPIPE_CLIENT_ID: 'kafka.clientId',
   KPIPE_KAFKA_SSL: 'kafka.ssl',
   KPIPE_KAFKA_CA_FILE: 'kafka.caFile',
+  KPIPE_KAFKA_CERT_FILE: 'kafka.certFile',
+  KPIPE_KAFKA_KEY_FILE: 'kafka.keyFile',
   KPIPE_KAFKA_SASL_MECHANISM: 'kafka.sasl.mechanism',
   KPIPE_KAFKA_USERNAME: 'kafka.sasl.username',
   KPIPE_KAFKA_PASSWORD: 'kafka.sasl.password',
@@ -298,6 +307,7 @@ export function resolveConfig(input: {
     sources[leaf] = `flag --${given.flag}`
   }
   validateSasl(config)
+  validateClientCertificate(config)
   return {config, sources, file: input.file?.path}
 }
 
@@ -356,6 +366,8 @@ function applyFile(config: KpipeConfig, sources: Record<string, ConfigSource>, f
     set('kafka.clientId', k.clientId)
     set('kafka.ssl', k.ssl)
     set('kafka.caFile', k.caFile)
+    set('kafka.certFile', k.certFile)
+    set('kafka.keyFile', k.keyFile)
     set('kafka.sasl.mechanism', k.sasl?.mechanism)
     set('kafka.sasl.username', k.sasl?.username)
     if (k.connectionTimeout !== undefined) {
@@ -480,6 +492,20 @@ function setLeaf(config: KpipeConfig, leaf: Leaf, value: unknown): void {
   }
 }
 
+/** Mutual TLS needs both files, and TLS. */
+function validateClientCertificate(config: KpipeConfig): void {
+  const {certFile, keyFile} = config.kafka
+  if (!certFile && !keyFile) return
+  if (!certFile || !keyFile) {
+    throw new ConfigError(`Mutual TLS is half configured: kafka.${certFile ? 'keyFile' : 'certFile'} is missing.`, {
+      hint: 'Set KPIPE_KAFKA_CERT_FILE and KPIPE_KAFKA_KEY_FILE together (PEM files).',
+    })
+  }
+  if (!config.kafka.ssl) {
+    throw new ConfigError('A client certificate is set (kafka.certFile) but TLS is off.', {hint: 'Set KPIPE_KAFKA_SSL=true (kafka.ssl: true) to connect with mutual TLS.'})
+  }
+}
+
 function validateSasl(config: KpipeConfig): void {
   const sasl = config.kafka.sasl as Partial<NonNullable<KpipeConfig['kafka']['sasl']>> | undefined
   if (!sasl) return
@@ -520,6 +546,8 @@ export function describeConfig(resolved: ResolvedConfig): {key: string; value: u
   add('kafka.clientId', config.kafka.clientId)
   add('kafka.ssl', config.kafka.ssl)
   add('kafka.caFile', config.kafka.caFile ?? null)
+  add('kafka.certFile', config.kafka.certFile ?? null)
+  add('kafka.keyFile', config.kafka.keyFile ?? null)
   add('kafka.sasl.mechanism', config.kafka.sasl?.mechanism ?? null)
   add('kafka.sasl.username', config.kafka.sasl?.username ?? null)
   add('kafka.sasl.password', config.kafka.sasl?.password ? '***' : null)

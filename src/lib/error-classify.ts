@@ -95,7 +95,13 @@ function kafkaError(error: unknown): KpipeError | undefined {
       cause: error,
     })
   }
-  const refusal = chain.find((e) => e.name === 'KafkaJSProtocolError' && typeof e.type === 'string')
+  // CreateTopics answers per topic: kafkajs' KafkaJSCreateTopicError names it.
+  const createRefused = chain.find((e) => e.name === 'KafkaJSCreateTopicError' && /AUTHORIZATION_FAILED$/.test(e.type ?? '')) as (ErrorLike & {topic?: string}) | undefined
+  if (createRefused?.topic) {
+    const described = kafkaAccessError(createRefused, {topic: {name: createRefused.topic, operation: 'CREATE'}, cluster: {operation: 'CREATE'}})
+    if (described) return new DependencyError('kafka', described.message, {hint: described.hint, cause: error})
+  }
+  const refusal = chain.find((e) => PROTOCOL_ERRORS.has(e.name ?? '') && typeof e.type === 'string')
   if (refusal) {
     const described = kafkaRefusal(refusal.type!, refusal.message ?? '', error)
     if (described) return described
@@ -106,6 +112,15 @@ function kafkaError(error: unknown): KpipeError | undefined {
       'The Kafka broker closed the connection: it may expect TLS or SASL, or not accept the protocol versions kpipe speaks.',
       {hint: 'Check KPIPE_KAFKA_SSL and the SASL settings; kpipe supports Apache Kafka 3.x and 4.x brokers.', cause: error},
     )
+  }
+  // The broker's TLS alert about the client's side of the handshake (a listener with
+  // ssl.client.auth=required): no client certificate, or one of a CA the broker does not trust.
+  const alert = messages.map((m) => /ssl\/tls alert (certificate unknown|bad certificate|unknown ca|certificate required|certificate expired|certificate revoked|access denied)/i.exec(m)?.[1]).find(Boolean)
+  if (alert) {
+    return new DependencyError('kafka', `Kafka refused kpipe's client certificate in the TLS handshake (TLS alert "${alert}"): the brokers require one signed by a CA they trust.`, {
+      hint: 'Set KPIPE_KAFKA_CERT_FILE and KPIPE_KAFKA_KEY_FILE to a certificate and key (PEM) signed by a CA in the brokers\' ssl.truststore.',
+      cause: error,
+    })
   }
   const tls = messages.find((m) => /certificate|self[- ]signed|unable to verify|ERR_TLS|SSL routines|wrong version number/i.test(m))
   if (tls) {
@@ -125,6 +140,70 @@ function kafkaError(error: unknown): KpipeError | undefined {
     })
   }
   return undefined
+}
+
+/**
+ * What a client was doing when Kafka refused it as not authorised: the permission each kind of
+ * refusal means there (a consumer's TOPIC_AUTHORIZATION_FAILED is READ on its topic, a producer's
+ * is WRITE). Kafka's refusal names neither the operation nor the resource; the caller knows both.
+ */
+/** kafkajs' errors that carry a broker's error name (`type`). */
+const PROTOCOL_ERRORS = new Set(['KafkaJSProtocolError', 'KafkaJSCreateTopicError'])
+
+export interface KafkaAccess {
+  /** `User:<name>` (SASL), or undefined when Kafka derives it (a client certificate). */
+  principal?: string
+  topic?: KafkaResourceAccess
+  group?: KafkaResourceAccess
+  transactionalId?: KafkaResourceAccess
+  cluster?: {operation: string}
+}
+
+/** `prefix`: the name is one of many made at run time, granted by a PREFIXED ACL. */
+export interface KafkaResourceAccess {
+  name: string
+  operation: string
+  prefix?: string
+}
+
+function accessOn(kind: string, flag: string, access: KafkaResourceAccess | undefined) {
+  if (!access) return undefined
+  const {name, prefix} = access
+  return {
+    ...access,
+    on: prefix ? `${kind} ${name} (an ACL on the prefix ${prefix})` : `${kind} ${name}`,
+    flag: prefix ? `--resource-pattern-type prefixed ${flag} ${prefix}` : `${flag} ${name}`,
+  }
+}
+
+const ACCESS_BY_REFUSAL = {
+  TOPIC_AUTHORIZATION_FAILED: (a: KafkaAccess) => accessOn('topic', '--topic', a.topic),
+  GROUP_AUTHORIZATION_FAILED: (a: KafkaAccess) => accessOn('group', '--group', a.group),
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: (a: KafkaAccess) => accessOn('transactional id', '--transactional-id', a.transactionalId),
+  CLUSTER_AUTHORIZATION_FAILED: (a: KafkaAccess) => a.cluster && {...a.cluster, on: 'the cluster', flag: '--cluster'},
+} as const
+
+/**
+ * A refusal as not authorised, in one sentence naming the principal, the missing permission and
+ * the resource; undefined when the error is no such refusal, or one the access does not explain.
+ */
+export function kafkaAccessError(error: unknown, access: KafkaAccess): DependencyError | undefined {
+  const refusal = causeChain(error).find((e) => PROTOCOL_ERRORS.has(e.name ?? '') && (e.type ?? '') in ACCESS_BY_REFUSAL)
+  if (!refusal) return undefined
+  const type = refusal.type as keyof typeof ACCESS_BY_REFUSAL
+  const needed = ACCESS_BY_REFUSAL[type](access)
+  if (!needed) return undefined
+  const who = access.principal ?? "kpipe's principal"
+  // kafka-acls spells operations in CamelCase: READ -> Read, IDEMPOTENT_WRITE -> IdempotentWrite.
+  const aclOperation = needed.operation
+    .toLowerCase()
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('')
+  return new DependencyError('kafka', `Kafka refused ${who} (${type}): it lacks ${needed.operation} on ${needed.on}.`, {
+    hint: `Grant it, e.g. kafka-acls --add --allow-principal ${access.principal ?? 'User:<principal>'} --operation ${aclOperation} ${needed.flag}; see the README's ACL table.`,
+    cause: error,
+  })
 }
 
 /** A broker's refusal of a request, by Kafka's error name (kafkajs' `type`). */

@@ -14,6 +14,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {createLagMetrics} from '../../src/lib/lag/lag-metrics.js'
 import {createWorkerMetrics} from '../../src/lib/metrics/worker-metrics.js'
+import {createProjectionMetrics} from '../../src/lib/redis/projector.js'
 import {createAnalyticsMetrics} from '../../src/lib/workers/analytics-sink.js'
 import {workerFlags} from '../../src/lib/workers/worker-flags.js'
 import {repoRoot, runCli} from '../helpers/cli.js'
@@ -135,7 +136,9 @@ describe('deploy/prometheus', () => {
   })
 
   it('the rules and the dashboard name only metrics kpipe exports', async () => {
-    const registry = createWorkerMetrics('events').registry
+    // One registry with every worker metric: the shared ones, the events worker's and the analytics worker's.
+    const registry = createWorkerMetrics({worker: 'events', topic: 'events'}).registry
+    createProjectionMetrics(registry)
     createAnalyticsMetrics(registry)
     const exported = new Set<string>()
     for (const metric of [...(await registry.getMetricsAsJSON()), ...(await createLagMetrics().registry.getMetricsAsJSON())]) {
@@ -144,7 +147,7 @@ describe('deploy/prometheus', () => {
     }
     expect(exported.size).toBeGreaterThan(30)
     for (const file of ['prometheus/alerts.yml', 'grafana/kpipe.json']) {
-      const named = new Set(readFileSync(path.join(deploy, file), 'utf8').match(/\bkpipe_[a-z_]+/g))
+      const named = new Set(readFileSync(path.join(deploy, file), 'utf8').match(/\b(?:kpipe|process|nodejs)_[a-z_]+/g))
       expect(named.size, file).toBeGreaterThan(5)
       expect([...named].filter((name) => !exported.has(name)), file).toEqual([])
     }

@@ -2,23 +2,21 @@
  * SASL_SSL end to end: the stack's SCRAM-SHA-512 listener with a CA made at start-up
  * (`./scripts/stack up --secure`, which scripts/test and scripts/demo use).
  */
-import {execFile} from 'node:child_process'
 import path from 'node:path'
-import {promisify} from 'node:util'
-import {beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {json, repoRoot, runCli} from '../helpers/cli.js'
+import {json, runCli} from '../helpers/cli.js'
+import {mtlsEnv, secureEnv} from '../helpers/secure-stack.js'
+import {createTopics, deleteTopics, uniqueName} from '../integration/workers/helpers.js'
 
-/** The KPIPE_* variables `./scripts/stack env --secure` exports. */
-async function secureEnv(): Promise<Record<string, string>> {
-  const {stdout: text} = await promisify(execFile)(path.join(repoRoot, 'scripts', 'stack'), ['env', '--secure'], {encoding: 'utf8'})
-  const env: Record<string, string> = {}
-  for (const line of text.split('\n')) {
-    const match = /^export (KPIPE_\w+)=(.*)$/.exec(line.trim())
-    if (match) env[match[1]!] = match[2]!.replace(/^'(.*)'$/, '$1')
-  }
-  return env
-}
+/** A topic of this file's own, so that a listing has something to show on a fresh stack too. */
+const TOPIC = uniqueName('e2e-security')
+beforeAll(async () => {
+  await createTopics(TOPIC, 1)
+})
+afterAll(async () => {
+  await deleteTopics(TOPIC)
+})
 
 describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
   // Read when the tests run, not while vitest collects them (a failing script then fails a hook,
@@ -36,7 +34,7 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
   it('lists topics through the secure listener', async () => {
     const result = await runCli(['topics', 'list', '--json'], {env})
     expect(result.code, result.stderr).toBe(0)
-    expect(json<{topics: {name: string}[]}>(result).topics.length).toBeGreaterThan(0)
+    expect(json<{topics: {name: string}[]}>(result).topics.map((t) => t.name)).toContain(TOPIC)
   })
 
   it('a wrong password is refused authentication: exit 3, one sentence', async () => {
@@ -59,5 +57,44 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-512)', () => {
     // One sentence and exit 3: kpipe gave up by itself (a retried hang would be killed by runCli
     // and leave no exit code).
     expect(result.stderr).toMatch(/^Error: The Kafka broker closed the connection/m)
+  })
+})
+
+describe('Kafka over mutual TLS (the SSL listener, ssl.client.auth=required)', () => {
+  let env: Record<string, string>
+  beforeAll(async () => {
+    env = await mtlsEnv()
+  })
+
+  it('the stack exports a client certificate of its CA', () => {
+    expect(env).toMatchObject({KPIPE_KAFKA_SSL: 'true'})
+    expect(env.KPIPE_KAFKA_CERT_FILE).toBeTruthy()
+    expect(env.KPIPE_KAFKA_KEY_FILE).toBeTruthy()
+  })
+
+  it('lists topics with the client certificate (principal User:kpipe-mtls, by ACLs)', async () => {
+    const result = await runCli(['topics', 'list', '--json'], {env})
+    expect(result.code, result.stderr).toBe(0)
+    expect(json<{topics: {name: string}[]}>(result).topics.map((t) => t.name)).toContain(TOPIC)
+  })
+
+  it('a worker consumes with the client certificate', async () => {
+    const result = await runCli(['worker', 'events', '--topic', TOPIC, '--group', `${TOPIC}-mtls`, '--stop-when-caught-up', '--no-projections', '--json'], {env: {...env, KPIPE_METRICS_PORT: '0'}})
+    expect(result.code, result.stderr.slice(-2000)).toBe(0)
+    expect(json<{stoppedBy: string}>(result).stoppedBy).toBe('caught-up')
+  })
+
+  it('a certificate of another CA is refused: exit 3, one sentence', async () => {
+    const foreign = path.join(path.dirname(env.KPIPE_KAFKA_CERT_FILE!), 'foreign')
+    const result = await runCli(['topics', 'list'], {env: {...env, KPIPE_KAFKA_CERT_FILE: path.join(foreign, 'client.crt'), KPIPE_KAFKA_KEY_FILE: path.join(foreign, 'client.key')}})
+    expect(result.code).toBe(3)
+    expect(result.stderr).toMatch(/^Error: Kafka refused kpipe's client certificate in the TLS handshake \(TLS alert "[a-z ]+"\): [^\n]*\.$/m)
+    expect(result.stderr.split('\n').filter((line) => line.startsWith('Error: '))).toHaveLength(1)
+  })
+
+  it('no client certificate is refused the same way', async () => {
+    const result = await runCli(['topics', 'list'], {env: {...env, KPIPE_KAFKA_CERT_FILE: '', KPIPE_KAFKA_KEY_FILE: ''}})
+    expect(result.code).toBe(3)
+    expect(result.stderr).toMatch(/^Error: Kafka refused kpipe's client certificate in the TLS handshake/m)
   })
 })

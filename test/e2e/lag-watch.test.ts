@@ -115,7 +115,9 @@ describe('kpipe lag --watch in a terminal', () => {
   it('quits on q with exit 0 and gives the shell its screen back', async () => {
     expect(existsSync(exitFile)).toBe(false)
     await keys('q')
-    // A generous bound: on a loaded machine the exit (closing the broker connections) can take many seconds.
+    // A generous bound for a loaded machine. A poll in flight when q was pressed used to open a
+    // broker connection after the close, which held the process for 10 minutes (the broker's idle
+    // timeout): test/integration/lag/broker-links.test.ts.
     const deadline = Date.now() + 60_000
     while (!existsSync(exitFile) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
     expect(readFileSync(exitFile, 'utf8').trim()).toBe('0')

@@ -11,6 +11,7 @@ import type {LogRow} from '../../src/lib/logs/log-line.js'
 import {LogsWriter} from '../../src/lib/postgres/logs-store.js'
 import {createPgPool} from '../../src/lib/postgres/pool.js'
 import {binRun, repoRoot, runCli, uniqueName, type CliResult} from '../helpers/cli.js'
+import {tcpProxy} from '../integration/workers/helpers.js'
 
 const url = process.env.KPIPE_PG_URL ?? defaultConfig().postgres.url
 const pool = createPgPool({url}, {max: 2})
@@ -197,5 +198,50 @@ describe('kpipe logs search', () => {
     }
     expect(await exited, stderr).toBe(0)
     expect(shown()).toEqual(['before start', 'after start', 'late arrival', 'sentinel'])
+  })
+
+  it('--follow rides out PostgreSQL going away: it says so once, goes on where it was, and prints what was stored meanwhile once', async () => {
+    const service = svc('follow-outage')
+    const proxy = await tcpProxy(url)
+    await writer.write([row({service, message: 'before the outage', tsMs: NOW - 5000})])
+    const child = spawn(process.execPath, [binRun, 'logs', 'search', '--service', service, '--follow', '--interval', '200ms', '--json', '--pg-url', proxy.url], {
+      cwd: repoRoot,
+      env: {...process.env, ...env},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    const shown = () => stdout.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as {message: string}).message)
+    const until = async (what: string, done: () => boolean) => {
+      const deadline = Date.now() + 30_000
+      while (!done()) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${what} never came; stdout:\n${stdout}\nstderr:\n${stderr}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    }
+    try {
+      await until('the first line', () => shown().includes('before the outage'))
+      proxy.cut()
+      await until('the outage note', () => /still following/.test(stderr))
+      // Stored while kpipe cannot reach PostgreSQL (straight to the server, not through the proxy).
+      await writer.write([row({service, message: 'during the outage', tsMs: NOW - 4000})])
+      await new Promise((resolve) => setTimeout(resolve, 1000)) // a few more failed polls
+      proxy.heal()
+      await until('the recovery note', () => /PostgreSQL answers again; following\./.test(stderr))
+      await until('the line stored meanwhile', () => shown().includes('during the outage'))
+      await writer.write([row({service, message: 'sentinel', tsMs: NOW})])
+      await until('the sentinel', () => shown().includes('sentinel'))
+    } finally {
+      child.kill('SIGINT')
+      await proxy.dispose()
+    }
+    expect(await exited, stderr).toBe(0)
+    expect(shown()).toEqual(['before the outage', 'during the outage', 'sentinel'])
+    // One sentence on stderr for the whole outage (also under --json: stdout stays the lines).
+    expect(stderr.match(/still following/g)).toHaveLength(1)
+    expect(stderr).toMatch(/^PostgreSQL .*; still following, trying again every 200ms\.$/m)
   })
 })

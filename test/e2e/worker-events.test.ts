@@ -83,9 +83,11 @@ describe('kpipe worker events', () => {
     await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 120_000, '/readyz')
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200)
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-    for (const name of ['kpipe_worker_records_consumed_total', 'kpipe_worker_sink_latency_seconds', 'kpipe_worker_consumer_lag', 'kpipe_worker_sink_up', 'kpipe_worker_redis_projections_stale']) {
+    for (const name of ['kpipe_worker_records_consumed_total', 'kpipe_worker_sink_latency_seconds', 'kpipe_worker_consumer_lag', 'kpipe_worker_sink_up', 'kpipe_worker_redis_projections_stale', 'process_resident_memory_bytes']) {
       expect(metrics).toContain(name)
     }
+    // The gauge is /readyz's answer: 200 above, so 1.
+    expect(metrics).toMatch(/^kpipe_worker_ready\{worker="events"\} 1$/m)
     // The worker re-executes itself (same pid) with the fixed heap of the README.
     const argv = readFileSync(`/proc/${worker.child.pid}/cmdline`, 'utf8').split('\0')
     expect(argv).toContain('--max-old-space-size=192')

@@ -155,9 +155,12 @@ describe('kpipe worker events: what an operator can trust', () => {
     proxy.cut()
     await waitUntil(async () => (await readyz(port)).status === 503, 30_000, '/readyz to answer 503 with PostgreSQL unreachable')
     expect((await readyz(port)).reasons.join(' ')).toMatch(/sink events is not reachable/)
+    // kpipe_worker_ready is /readyz's answer, for Prometheus.
+    expect(await scrapeMetric(port, 'kpipe_worker_ready')).toBe(0)
 
     proxy.heal()
     await waitUntil(async () => (await readyz(port)).status === 200, 30_000, '/readyz to answer 200 again')
+    expect(await scrapeMetric(port, 'kpipe_worker_ready')).toBe(1)
   })
 
   it('exits within --shutdown-timeout after SIGTERM even while PostgreSQL hangs mid-write, committing nothing', async () => {

@@ -93,6 +93,17 @@ describe('resolveConfig: layers', () => {
     expect(() => resolveConfig({env: {...env, KPIPE_KAFKA_PASSWORD_FILE: path.join(dir, 'missing')}, flags: {}})).toThrow(ConfigError)
   })
 
+  it('takes a client certificate for mutual TLS from KPIPE_KAFKA_CERT_FILE and KPIPE_KAFKA_KEY_FILE, both or neither, with TLS', () => {
+    const env = {KPIPE_KAFKA_SSL: 'true', KPIPE_KAFKA_CERT_FILE: '/run/secrets/client.crt', KPIPE_KAFKA_KEY_FILE: '/run/secrets/client.key'}
+    const resolved = resolveConfig({env, flags: {}})
+    expect(resolved.config.kafka).toMatchObject({certFile: '/run/secrets/client.crt', keyFile: '/run/secrets/client.key'})
+    expect(resolved.sources['kafka.keyFile']).toBe('env KPIPE_KAFKA_KEY_FILE')
+    expect(configErrorOf(() => resolveConfig({env: {...env, KPIPE_KAFKA_KEY_FILE: ''}, flags: {}})).message).toBe('Mutual TLS is half configured: kafka.keyFile is missing.')
+    expect(configErrorOf(() => resolveConfig({env: {...env, KPIPE_KAFKA_SSL: 'false'}, flags: {}})).message).toMatch(/TLS is off/)
+    const {config} = resolveConfig({env: {}, flags: {}, file: file('kafka:\n  ssl: true\n  certFile: /etc/kpipe/c.pem\n  keyFile: /etc/kpipe/k.pem\n')})
+    expect(config.kafka).toMatchObject({certFile: '/etc/kpipe/c.pem', keyFile: '/etc/kpipe/k.pem'})
+  })
+
   it('reads the SASL password from passwordFile next to kpipe.yaml', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'kpipe-config-'))
     writeFileSync(path.join(dir, 'secret'), 's3cret\n')

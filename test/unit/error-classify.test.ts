@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {bigqueryDependencyError, classifyError, postgresDependencyError, type Endpoints} from '../../src/lib/error-classify.js'
+import {bigqueryDependencyError, classifyError, kafkaAccessError, postgresDependencyError, type Endpoints} from '../../src/lib/error-classify.js'
 import {CheckFailedError, DependencyError, InternalError, UsageError} from '../../src/lib/errors.js'
 import {apiError, fetchError} from '../helpers/google-errors.js'
 
@@ -86,6 +86,48 @@ describe('classifyError: TLS', () => {
     expect(result.exitCode).toBe(3)
     expect(result.message).toBe("Kafka's TLS handshake failed (Connection error: self-signed certificate in certificate chain).")
     expect(result.hint).toMatch(/KPIPE_KAFKA_CA_FILE/)
+  })
+})
+
+describe('classifyError: mutual TLS', () => {
+  it.each(['certificate unknown', 'bad certificate', 'unknown ca', 'certificate required'])('the broker alert "%s" is a refused client certificate, one line', (alert) => {
+    const error = kafkaError('KafkaJSConnectionError', `Connection error: 40BD02B5E87F0000:error:0A000412:SSL routines:ssl3_read_bytes:ssl/tls alert ${alert}:../deps/openssl/rec_layer_s3.c:918:SSL alert number 42\n`)
+    const result = classifyError(error)
+    expect(result.exitCode).toBe(3)
+    expect(result.message).toBe(`Kafka refused kpipe's client certificate in the TLS handshake (TLS alert "${alert}"): the brokers require one signed by a CA they trust.`)
+    expect(result.hint).toMatch(/KPIPE_KAFKA_CERT_FILE/)
+  })
+})
+
+describe('kafkaAccessError: the missing permission, by what the client was doing', () => {
+  const refused = (type: string) => kafkaError('KafkaJSNonRetriableError', 'no', Object.assign(new Error('Not authorized'), {name: 'KafkaJSProtocolError', type, retriable: false}))
+  const access = {principal: 'User:app', topic: {name: 'events', operation: 'READ'}, group: {name: 'kpipe-events', operation: 'READ'}, transactionalId: {name: 'r.txn', operation: 'WRITE'}, cluster: {operation: 'IDEMPOTENT_WRITE'}}
+
+  it.each([
+    ['TOPIC_AUTHORIZATION_FAILED', 'READ on topic events', '--operation Read --topic events'],
+    ['GROUP_AUTHORIZATION_FAILED', 'READ on group kpipe-events', '--operation Read --group kpipe-events'],
+    ['TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'WRITE on transactional id r.txn', '--operation Write --transactional-id r.txn'],
+    ['CLUSTER_AUTHORIZATION_FAILED', 'IDEMPOTENT_WRITE on the cluster', '--operation IdempotentWrite --cluster'],
+  ])('%s: one sentence naming the principal and the permission', (type, permission, grant) => {
+    const result = kafkaAccessError(refused(type), access)!
+    expect(result.exitCode).toBe(3)
+    expect(result.message).toBe(`Kafka refused User:app (${type}): it lacks ${permission}.`)
+    expect(result.hint).toContain(`--allow-principal User:app ${grant}`)
+  })
+
+  it('a prefixed name is granted on its prefix; a refusal the access does not explain, or none, is left alone', () => {
+    const result = kafkaAccessError(refused('GROUP_AUTHORIZATION_FAILED'), {group: {name: 'kpipe-integrity-1', operation: 'READ', prefix: 'kpipe-integrity-'}})!
+    expect(result.message).toBe("Kafka refused kpipe's principal (GROUP_AUTHORIZATION_FAILED): it lacks READ on group kpipe-integrity-1 (an ACL on the prefix kpipe-integrity-).")
+    expect(result.hint).toContain('--resource-pattern-type prefixed --group kpipe-integrity-')
+    expect(kafkaAccessError(refused('GROUP_AUTHORIZATION_FAILED'), {topic: access.topic})).toBeUndefined()
+    expect(kafkaAccessError(refused('UNKNOWN_TOPIC_OR_PARTITION'), access)).toBeUndefined()
+  })
+
+  it('topic creation refused (KafkaJSCreateTopicError names the topic) is CREATE on it', () => {
+    const create = Object.assign(new Error('Not authorized'), {name: 'KafkaJSCreateTopicError', type: 'TOPIC_AUTHORIZATION_FAILED', topic: 't1', retriable: false})
+    const result = classifyError(Object.assign(kafkaError('KafkaJSAggregateError', 'Topic creation errors'), {errors: [create]}))
+    expect(result.exitCode).toBe(3)
+    expect(result.message).toBe("Kafka refused kpipe's principal (TOPIC_AUTHORIZATION_FAILED): it lacks CREATE on topic t1.")
   })
 })
 

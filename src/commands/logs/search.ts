@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
+import type pg from 'pg'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {ParseError} from '../../lib/durations.js'
+import {formatDuration, ParseError} from '../../lib/durations.js'
 import {UsageError} from '../../lib/errors.js'
 import {durationFlag, postgresFlags} from '../../lib/flags.js'
 import {formatLogLine} from '../../lib/logs/log-format.js'
@@ -9,7 +10,7 @@ import {LOG_LINE_LEVELS, type LogLineLevel} from '../../lib/logs/log-line.js'
 import {parseAttrs, parseTimeBound, type FoundLog} from '../../lib/logs/search-query.js'
 import {followLogs, LOGS_SEARCH_SCHEMA_VERSION, searchLogs, type SearchLogsOptions} from '../../lib/logs/search-service.js'
 import {assertSchemaCurrent} from '../../lib/postgres/migrations.js'
-import {createPgPool, withPgClient} from '../../lib/postgres/pool.js'
+import {createPgPool, pgDependencyError, withPgClient} from '../../lib/postgres/pool.js'
 
 export default class LogsSearch extends BaseCommand<typeof LogsSearch> {
   static override summary = 'Search the stored logs by service, level, time range, correlation id, text and attributes'
@@ -71,37 +72,65 @@ export default class LogsSearch extends BaseCommand<typeof LogsSearch> {
     try {
       await withPgClient(pool, url, async (client) => {
         await assertSchemaCurrent(client, {expected: LOGS_SEARCH_SCHEMA_VERSION})
-        if (!flags.follow) {
-          const found = await searchLogs(client, search)
-          print(found)
-          this.note(
-            found.length === 0
-              ? 'No log lines match.'
-              : found.length === search.limit
-                ? `${found.length} lines, newest last: the newest of possibly more (raise --limit or narrow the search).`
-                : `${found.length} line${found.length === 1 ? '' : 's'}, newest last.`,
-          )
-          return
-        }
-        const controller = new AbortController()
-        let signals = 0
-        const onSignal = () => {
-          // A second Ctrl-C while a query hangs: leave now.
-          if (++signals > 1) process.exit(130)
-          controller.abort()
-        }
-        process.on('SIGINT', onSignal)
-        process.on('SIGTERM', onSignal)
-        try {
-          const result = await followLogs(client, {...search, intervalMs: flags.interval, signal: controller.signal, onLogs: print})
-          this.note(`Followed: ${result.shown} line${result.shown === 1 ? '' : 's'} (${result.late} arrived late).`)
-        } finally {
-          process.off('SIGINT', onSignal)
-          process.off('SIGTERM', onSignal)
-        }
+        if (flags.follow) return
+        const found = await searchLogs(client, search)
+        print(found)
+        this.note(
+          found.length === 0
+            ? 'No log lines match.'
+            : found.length === search.limit
+              ? `${found.length} lines, newest last: the newest of possibly more (raise --limit or narrow the search).`
+              : `${found.length} line${found.length === 1 ? '' : 's'}, newest last.`,
+        )
       })
+      if (flags.follow) await this.follow(pool, url, search, print)
     } finally {
       await pool.end().catch(() => undefined)
+    }
+  }
+
+  /**
+   * --follow: polls through the pool rather than one client, so that when PostgreSQL goes away
+   * (a restart, a failover, the network) the follow waits and goes on where it was, as tail -F
+   * does, instead of ending; it says so once on stderr, and again when PostgreSQL is back.
+   */
+  private async follow(pool: pg.Pool, url: string, search: SearchLogsOptions, print: (logs: FoundLog[]) => void): Promise<void> {
+    const flags = this.flags
+    const controller = new AbortController()
+    let signals = 0
+    const onSignal = () => {
+      // A second Ctrl-C while a query hangs: leave now.
+      if (++signals > 1) process.exit(130)
+      controller.abort()
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    let outage = false
+    try {
+      const result = await followLogs(pool, {
+        ...search,
+        intervalMs: flags.interval,
+        signal: controller.signal,
+        onLogs: print,
+        onPollError: (error) => {
+          const dependency = pgDependencyError(error, url)
+          if (dependency === undefined) return false
+          // On stderr also under --json: stdout stays the lines, and a person watching should know.
+          if (!outage) process.stderr.write(`${dependency.message.replace(/\.$/, '')}; still following, trying again every ${formatDuration(flags.interval)}.\n`)
+          outage = true
+          return true
+        },
+        onPollRecovered: () => {
+          outage = false
+          process.stderr.write('PostgreSQL answers again; following.\n')
+        },
+      })
+      this.note(`Followed: ${result.shown} line${result.shown === 1 ? '' : 's'} (${result.late} arrived late).`)
+    } catch (error) {
+      throw pgDependencyError(error, url) ?? error
+    } finally {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
     }
   }
 

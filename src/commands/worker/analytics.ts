@@ -6,6 +6,7 @@ import {UsageError} from '../../lib/errors.js'
 import {bigqueryFlags, sizeFlag} from '../../lib/flags.js'
 import {runAnalyticsWorker, type AnalyticsWorkerResult} from '../../lib/workers/analytics-worker.js'
 import {runWorkerCommand, summaryLine, workerFlags} from '../../lib/workers/worker-flags.js'
+import {checkTable} from '../../lib/bigquery/names.js'
 
 /** BigQuery's limit on one HTTP request (insertAll answers 400 "payload size exceeds the limit" above it). */
 const BIGQUERY_MAX_REQUEST_BYTES = 10 * 1024 * 1024
@@ -46,6 +47,8 @@ export default class WorkerAnalytics extends BaseCommand<typeof WorkerAnalytics>
   }
 
   async run(): Promise<AnalyticsWorkerResult> {
+    // A bad table name is a usage error before anything connects (it reaches BigQuery's SQL).
+    checkTable(this.flags.table)
     const resolved = this.kpipeConfig // configuration errors surface before any re-execution
     const maxBytes = this.flags['max-bytes']
     if (maxBytes < 1024 || maxBytes > BIGQUERY_MAX_REQUEST_BYTES) {

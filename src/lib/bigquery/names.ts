@@ -14,7 +14,7 @@ const PROJECT = /^(?:[a-z0-9][a-z0-9.-]*:)?[a-z0-9][a-z0-9-]{0,62}$/i
 
 export function checkDataset(name: string, origin = 'bigquery.dataset'): string {
   if (!DATASET.test(name)) {
-    throw new ConfigError(`${origin}: "${clip(name)}" is not a BigQuery dataset name: use letters, digits and "_" only (at most 1,024).`, {
+    throw new ConfigError(`${origin}: ${clip(name)} is not a BigQuery dataset name: use letters, digits and "_" only (at most 1,024).`, {
       hint: 'Set --dataset / --bq-dataset / KPIPE_BQ_DATASET (or bigquery.dataset in kpipe.yaml) to a name such as analytics.',
     })
   }
@@ -23,7 +23,7 @@ export function checkDataset(name: string, origin = 'bigquery.dataset'): string 
 
 export function checkTable(name: string, origin = '--table'): string {
   if (!TABLE.test(name)) {
-    throw new ConfigError(`${origin}: "${clip(name)}" is not a table name kpipe accepts: use letters, digits, "_" and "-" only.`, {
+    throw new ConfigError(`${origin}: ${clip(name)} is not a table name kpipe accepts: use letters, digits, "_" and "-" only.`, {
       hint: 'Give --table a name such as events.',
     })
   }
@@ -32,7 +32,7 @@ export function checkTable(name: string, origin = '--table'): string {
 
 export function checkProject(name: string, origin = 'bigquery.project'): string {
   if (!PROJECT.test(name)) {
-    throw new ConfigError(`${origin}: "${clip(name)}" is not a Google Cloud project id.`, {
+    throw new ConfigError(`${origin}: ${clip(name)} is not a Google Cloud project id.`, {
       hint: 'Set --bq-project / KPIPE_BQ_PROJECT (or bigquery.project in kpipe.yaml) to the project id, such as my-project-123 (local with the emulator).',
     })
   }
@@ -44,6 +44,7 @@ export function quotedTable(project: string, dataset: string, table: string): st
   return `\`${checkProject(project)}.${checkDataset(dataset)}.${checkTable(table)}\``
 }
 
+/** Quoted as JSON (a newline or control character stays on the one line of the sentence), clipped. */
 function clip(text: string): string {
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text)
 }

@@ -5,6 +5,7 @@
  */
 import {Partitioners, type IHeaders, type Kafka, type Message, type Producer, type RetryOptions} from 'kafkajs'
 
+import {kafkaAccessError} from '../error-classify.js'
 import {DependencyError} from '../errors.js'
 
 import type {ErrorClass, SourceRecord} from '../workers/types.js'
@@ -152,7 +153,7 @@ export class DeadLetterProducer {
   constructor(
     kafka: Kafka,
     private readonly worker: string,
-    options: {retry?: RetryOptions} = {},
+    private readonly options: {retry?: RetryOptions; principal?: string} = {},
   ) {
     this.producer = kafka.producer({
       idempotent: true,
@@ -171,7 +172,9 @@ export class DeadLetterProducer {
 
   async connect(): Promise<void> {
     if (this.connected) return
-    await this.producer.connect()
+    await this.producer.connect().catch((error: unknown) => {
+      throw kafkaAccessError(error, {principal: this.options.principal, cluster: {operation: 'IDEMPOTENT_WRITE'}}) ?? error
+    })
     this.connected = true
   }
 
@@ -191,6 +194,10 @@ export class DeadLetterProducer {
         try {
           await this.producer.send({topic, acks: -1, messages: chunk})
         } catch (error) {
+          // A missing ACL: WRITE on the topic (or IDEMPOTENT_WRITE on the cluster, which an
+          // idempotent producer needs on brokers older than 3.2 without WRITE on any topic).
+          const denied = kafkaAccessError(error, {principal: this.options.principal, topic: {name: topic, operation: 'WRITE'}, cluster: {operation: 'IDEMPOTENT_WRITE'}})
+          if (denied) throw denied
           throw refusal(error, topic) ?? error
         }
       }

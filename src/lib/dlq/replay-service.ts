@@ -20,9 +20,9 @@ import {randomUUID} from 'node:crypto'
 import {Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Message, type Producer, type Transaction} from 'kafkajs'
 
 import type {KpipeConfig} from '../config.js'
-import {kafkaDependencyError} from '../error-classify.js'
+import {kafkaAccessError, kafkaDependencyError} from '../error-classify.js'
 import {DependencyError, KpipeError, UsageError} from '../errors.js'
-import {COMMAND_RETRY, createKafka, WORKER_RETRY} from '../kafka/client.js'
+import {COMMAND_RETRY, createKafka, kafkaPrincipal, WORKER_RETRY} from '../kafka/client.js'
 import {chunkBySize, DEFAULT_MAX_MESSAGE_BYTES} from './dead-letter.js'
 import {
   countRecord,
@@ -251,9 +251,13 @@ class Replay {
       // Longer than a command's: an aborted transaction of a killed replay takes a moment to clear.
       retry: WORKER_RETRY,
     })
-    await this.producer.connect()
-    const transaction = await this.producer.transaction()
-    await transaction.abort() // empty: only the InitProducerId it needed is sent
+    try {
+      await this.producer.connect()
+      const transaction = await this.producer.transaction()
+      await transaction.abort() // empty: only the InitProducerId it needed is sent
+    } catch (error) {
+      throw transactionRefusal(error, replayTransactionalId(this.options.group), kafkaPrincipal(this.options.kafka)) ?? error
+    }
   }
 
   private async readPositions(): Promise<void> {
@@ -560,4 +564,22 @@ function causeTypes(error: unknown): string[] {
     current = (current.cause ?? current.originalError) as typeof current
   }
   return types
+}
+
+/**
+ * The transactional producer's start refused. kafkajs turns the broker's
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED in FindCoordinator into a bare "Failed to find group
+ * coordinator" with no cause (tulios/kafkajs cluster/index.js): with a principal (SASL) the
+ * likely reason, a missing ACL, is named beside the other one.
+ */
+function transactionRefusal(error: unknown, transactionalId: string, principal: string | undefined): KpipeError | undefined {
+  const access = {principal, transactionalId: {name: transactionalId, operation: 'WRITE'}, cluster: {operation: 'IDEMPOTENT_WRITE'}}
+  const denied = kafkaAccessError(error, access)
+  if (denied) return denied
+  if ((error as {name?: string} | undefined)?.name !== 'KafkaJSGroupCoordinatorNotFound') return undefined
+  const who = principal ?? "kpipe's principal"
+  return new DependencyError('kafka', `Kafka named no transaction coordinator for the transactional id ${transactionalId}: ${who} lacks WRITE on transactional id ${transactionalId}, or the cluster's transaction log is unavailable.`, {
+    hint: `Grant it, e.g. kafka-acls --add --allow-principal ${principal ?? 'User:<principal>'} --operation Write --operation Describe --transactional-id ${transactionalId} (or on the prefix kpipe-replay.); then check kpipe health.`,
+    cause: error,
+  })
 }

@@ -14,7 +14,7 @@ import type {KpipeConfig} from '../config.js'
 import {DLQ_HEADERS} from '../dlq/dead-letter.js'
 import {bigqueryDependencyError, kafkaDependencyError} from '../error-classify.js'
 import {ConfigError, KpipeError, UsageError} from '../errors.js'
-import {COMMAND_RETRY, createKafka} from '../kafka/client.js'
+import {COMMAND_RETRY, createKafka, kafkaPrincipal} from '../kafka/client.js'
 import {parseOffset} from '../lag/lag-model.js'
 import {assertSchemaCurrent, SCHEMA} from '../postgres/migrations.js'
 import {createPgPool, pgDependencyError} from '../postgres/pool.js'
@@ -157,7 +157,7 @@ async function kafkaFacts(admin: Admin, target: IntegrityTarget, sinceMs: number
 }
 
 /** Original offsets of the topic's records in its dead-letter topic, by partition. */
-async function deadLetterOffsets(kafka: Kafka, admin: Admin, target: IntegrityTarget): Promise<{byPartition: Map<number, bigint[]>; note?: string}> {
+async function deadLetterOffsets(kafka: Kafka, admin: Admin, target: IntegrityTarget, principal: string | undefined): Promise<{byPartition: Map<number, bigint[]>; note?: string}> {
   const byPartition = new Map<number, bigint[]>()
   if (!(await admin.listTopics()).includes(target.dlqTopic)) {
     return {byPartition, note: `the dead-letter topic ${target.dlqTopic} does not exist: no dead letter accounts for any offset`}
@@ -182,7 +182,7 @@ async function deadLetterOffsets(kafka: Kafka, admin: Admin, target: IntegrityTa
       list.push(offset)
       byPartition.set(partition, list)
     },
-    {admin, partitions: offsets.map((p) => p.partition)},
+    {admin, partitions: offsets.map((p) => p.partition), principal},
   )
   return {byPartition}
 }
@@ -231,7 +231,7 @@ async function checkSink(kafka: Kafka, admin: Admin, pool: pg.Pool | undefined, 
   const notes: string[] = []
   const rowsPromise = target.sink === 'bigquery' ? bigqueryRowsOf(target, options) : postgresRows(pool!, target.sink === 'postgres' ? 'events' : 'logs', target, facts, schema)
   // The dead-letter topic is read while the sink answers.
-  const [rows, letters] = await Promise.all([rowsPromise, deadLetterOffsets(kafka, admin, target)])
+  const [rows, letters] = await Promise.all([rowsPromise, deadLetterOffsets(kafka, admin, target, kafkaPrincipal(options.config.kafka))])
   if (letters.note) notes.push(letters.note)
 
   const partitions: PartitionFacts[] = []

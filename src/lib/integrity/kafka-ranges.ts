@@ -14,9 +14,13 @@ import {randomUUID} from 'node:crypto'
 
 import type {Admin, EachBatchPayload, IHeaders, Kafka} from 'kafkajs'
 
+import {kafkaAccessError} from '../error-classify.js'
 import {DependencyError} from '../errors.js'
 import {registerCompressionCodecs} from '../workers/codecs.js'
 import type {OffsetRange} from './reconcile.js'
+
+/** The throwaway groups' names begin so: one PREFIXED ACL grants them all. */
+export const GROUP_PREFIX = 'kpipe-integrity-'
 
 export interface RangeRecord {
   partition: number
@@ -33,6 +37,8 @@ export interface ReadRangesOptions {
   admin?: Admin
   /** Every partition of the topic: those with nothing wanted are paused at once. */
   partitions?: readonly number[]
+  /** Kafka's name for kpipe's client, for a refusal's sentence. */
+  principal?: string
 }
 
 interface PartitionCursor {
@@ -59,7 +65,7 @@ export async function readRanges(
   if (cursors.size === 0) return absent
   registerCompressionCodecs()
 
-  const groupId = `kpipe-integrity-${randomUUID()}`
+  const groupId = `${GROUP_PREFIX}${randomUUID()}`
   const consumer = kafka.consumer({groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false, readUncommitted: false, retry: {retries: 3}})
   let finish!: () => void
   let fail!: (error: unknown) => void
@@ -67,6 +73,9 @@ export async function readRanges(
     finish = resolve
     fail = reject
   })
+  // A crash may reject `done` while connect, subscribe or run is still awaited (a group refused
+  // at join): their error is the one thrown, and this one must not be an unhandled rejection.
+  done.catch(() => undefined)
   const markAbsent = (partition: number, from: bigint, to: bigint) => {
     if (to < from) return
     const list = absent.get(partition) ?? []
@@ -139,9 +148,12 @@ export async function readRanges(
     () => fail(new DependencyError('kafka', `Reading ${topic} did not finish within ${Math.round((options.timeoutMs ?? 120_000) / 1000)} s.`, {hint: 'Check the brokers (kpipe topics describe), then run kpipe integrity again.'})),
     options.timeoutMs ?? 120_000,
   )
+  let crash: unknown
   try {
     consumer.on(consumer.events.CRASH, ({payload}) => {
-      if (!payload.restart) fail(payload.error)
+      if (payload.restart) return
+      crash = payload.error
+      fail(payload.error)
     })
     await consumer.connect()
     await consumer.subscribe({topics: [topic], fromBeginning: true})
@@ -151,6 +163,11 @@ export async function readRanges(
     const others = (options.partitions ?? []).filter((partition) => !cursors.has(partition))
     if (others.length > 0) consumer.pause([{topic, partitions: others}])
     await done
+  } catch (thrown) {
+    // A crashed consumer's error explains what failed after it (a seek on a group never joined).
+    const error = crash ?? thrown
+    // Under ACLs: READ on the topic, and READ on this throwaway group (prefix kpipe-integrity-).
+    throw kafkaAccessError(error, {topic: {name: topic, operation: 'READ'}, group: {name: groupId, operation: 'READ', prefix: GROUP_PREFIX}, principal: options.principal}) ?? error
   } finally {
     clearTimeout(timer)
     await consumer.disconnect().catch(() => undefined)

@@ -39,20 +39,23 @@ export function kafkaClientConfig(kafka: KpipeConfig['kafka'], options: KafkaCli
     },
   }
   if (kafka.ssl) {
-    if (kafka.caFile) {
-      let ca: Buffer
-      try {
-        ca = readFileSync(kafka.caFile)
-      } catch {
-        throw new ConfigError(`kafka.caFile: the CA file ${kafka.caFile} cannot be read.`, {hint: 'Check KPIPE_KAFKA_CA_FILE.'})
-      }
-      config.ssl = {ca: [ca]}
-    } else {
-      config.ssl = true
-    }
+    const tls: {ca?: Buffer[]; cert?: Buffer; key?: Buffer} = {}
+    if (kafka.caFile) tls.ca = [readTlsFile(kafka.caFile, 'kafka.caFile', 'the CA file', 'KPIPE_KAFKA_CA_FILE')]
+    // Mutual TLS: Node's TLS options, read once here (a key file is never logged or echoed).
+    if (kafka.certFile) tls.cert = readTlsFile(kafka.certFile, 'kafka.certFile', 'the client certificate', 'KPIPE_KAFKA_CERT_FILE')
+    if (kafka.keyFile) tls.key = readTlsFile(kafka.keyFile, 'kafka.keyFile', 'the client key', 'KPIPE_KAFKA_KEY_FILE')
+    config.ssl = Object.keys(tls).length > 0 ? tls : true
   }
   if (kafka.sasl) config.sasl = saslOptions(kafka.sasl)
   return config
+}
+
+function readTlsFile(file: string, key: string, what: string, variable: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch {
+    throw new ConfigError(`${key}: ${what} ${file} cannot be read.`, {hint: `Check ${variable}.`})
+  }
 }
 
 function saslOptions(sasl: NonNullable<KpipeConfig['kafka']['sasl']>): SASLOptions {
@@ -65,6 +68,11 @@ function saslOptions(sasl: NonNullable<KpipeConfig['kafka']['sasl']>): SASLOptio
     case 'scram-sha-512':
       return {mechanism: 'scram-sha-512', username, password}
   }
+}
+
+/** The principal Kafka gives kpipe, where kpipe knows it (SASL: `User:<username>`). */
+export function kafkaPrincipal(kafka: KpipeConfig['kafka']): string | undefined {
+  return kafka.sasl ? `User:${kafka.sasl.username}` : undefined
 }
 
 export function createKafka(kafka: KpipeConfig['kafka'], options: KafkaClientOptions = {}): Kafka {

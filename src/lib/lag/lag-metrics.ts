@@ -3,8 +3,12 @@
  * series at once (reset, then set, in one synchronous step, so no scrape sees half a poll): a group
  * or partition that went away disappears, and a value that is unknown (no commit, no time lag yet)
  * is an absent series, never NaN — kafka-lag-exporter's NaN for idle partitions is what this avoids.
+ *
+ * The rates are the ones the dashboard and `lag --json` show: averages over the tracker's sliding
+ * window of polls, exported so an alert can read the same catch-up figures an operator sees.
+ * `deriv()` of the offsets gives a rate at Prometheus' own resolution instead.
  */
-import {Counter, Gauge, Registry} from 'prom-client'
+import {collectDefaultMetrics, Counter, Gauge, Registry} from 'prom-client'
 
 import {GROUP_STATUSES, PARTITION_STATUSES} from './lag-model.js'
 import type {LagView} from './lag-tracker.js'
@@ -15,8 +19,10 @@ export interface LagMetrics {
   pollFailed(): void
 }
 
-export function createLagMetrics(): LagMetrics {
+export function createLagMetrics(options: {defaultMetrics?: boolean} = {}): LagMetrics {
   const registry = new Registry()
+  // A long-running service like the workers: its memory and CPU under the standard names.
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({register: registry})
   const g = (name: string, help: string, labelNames: string[]) => new Gauge({name, help, labelNames, registers: [registry]})
   const partLabels = ['group', 'topic', 'partition']
   const lag = g('kpipe_lag_partition_lag', 'Records between the committed offset and the log end', partLabels)
@@ -26,8 +32,8 @@ export function createLagMetrics(): LagMetrics {
   const logStart = g('kpipe_lag_partition_log_start_offset', 'Log start offset', partLabels)
   const lost = g('kpipe_lag_partition_lost_records', 'Records deleted by retention before the group read them', partLabels)
   const partStatus = g('kpipe_lag_partition_status', 'Partition status by Burrow rules: 1 for the current status', [...partLabels, 'status'])
-  const produced = g('kpipe_lag_partition_production_rate', 'Records appended per second', partLabels)
-  const consumed = g('kpipe_lag_partition_consumption_rate', 'Records committed per second', partLabels)
+  const produced = g('kpipe_lag_partition_production_records_per_second', 'Records appended per second, over the sliding window of polls', partLabels)
+  const consumed = g('kpipe_lag_partition_consumption_records_per_second', 'Records committed per second, over the sliding window of polls', partLabels)
   const groupLag = g('kpipe_lag_group_lag', 'Total lag of the group', ['group'])
   const groupTimeLag = g('kpipe_lag_group_max_time_lag_seconds', 'Largest time lag of the group', ['group'])
   const groupStatus = g('kpipe_lag_group_status', 'Group status: 1 for the current status', ['group', 'status'])

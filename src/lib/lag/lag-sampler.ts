@@ -81,10 +81,12 @@ const CONCURRENCY = 16
 export class BrokerLinks {
   private bootstrap?: Promise<BrokerLink>
   private readonly byNode = new Map<string, Promise<BrokerLink>>()
+  private closed = false
 
   constructor(private readonly kafka: KpipeConfig['kafka']) {}
 
   any(): Promise<BrokerLink> {
+    if (this.closed) return Promise.reject(new LinksClosedError())
     this.bootstrap ??= BrokerLink.connect(this.kafka)
     return this.bootstrap.catch((error: unknown) => {
       this.bootstrap = undefined
@@ -93,6 +95,7 @@ export class BrokerLinks {
   }
 
   to(address: string): Promise<BrokerLink> {
+    if (this.closed) return Promise.reject(new LinksClosedError())
     let link = this.byNode.get(address)
     if (!link) this.byNode.set(address, (link = BrokerLink.connect(this.kafka, {brokers: [address]})))
     return link.catch((error: unknown) => {
@@ -124,11 +127,24 @@ export class BrokerLinks {
     }
   }
 
+  /**
+   * Closes every link, also those still connecting. A poll still in flight (the dashboard quit
+   * mid-poll) gets an error for each link it asks for afterwards rather than a new connection:
+   * one opened after the close stayed open until the broker dropped it as idle
+   * (connections.max.idle.ms, 10 minutes), and kept the process from exiting that long.
+   */
   async close(): Promise<void> {
+    this.closed = true
     const links = [this.bootstrap, ...this.byNode.values()].filter((l): l is Promise<BrokerLink> => l !== undefined)
     this.bootstrap = undefined
     this.byNode.clear()
     await Promise.all(links.map((l) => l.then((link) => link.close()).catch(() => undefined)))
+  }
+}
+
+class LinksClosedError extends Error {
+  constructor() {
+    super('The lag source is closed.')
   }
 }
 

@@ -5,6 +5,7 @@
  * view by the tracker.
  */
 import type {KpipeConfig} from '../config.js'
+import {sleepUnlessAborted} from '../deadline.js'
 import {kafkaDependencyError} from '../error-classify.js'
 import type {BrokerLink} from '../kafka/tolerant-requests.js'
 import {registerCompressionCodecs} from '../workers/codecs.js'
@@ -157,20 +158,7 @@ export async function pollLoop(source: LagSource, options: PollLoopOptions): Pro
     if (options.durationMs !== undefined && elapsed >= options.durationMs) break
     let wait = Math.max(0, options.intervalMs - (now() - pollStarted))
     if (options.durationMs !== undefined) wait = Math.min(wait, options.durationMs - elapsed)
-    await sleep(wait, options.signal)
+    await sleepUnlessAborted(wait, options.signal)
   }
   return last
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done() {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, {once: true})
-  })
 }

@@ -11,7 +11,7 @@ import {performance} from 'node:perf_hooks'
 import {CompressionTypes, Partitioners, type ICustomPartitioner, type Message, type Producer} from 'kafkajs'
 
 import type {KpipeConfig} from '../config.js'
-import {settlesWithin} from '../deadline.js'
+import {settlesWithin, sleepUnlessAborted} from '../deadline.js'
 import {kafkaDependencyError} from '../error-classify.js'
 import {DependencyError, KpipeError} from '../errors.js'
 import {COMMAND_RETRY, createKafka} from '../kafka/client.js'
@@ -220,7 +220,7 @@ export class ProducerLoop {
         if (!canDispatch) waits.push(Promise.race(inFlight))
         if (wakeUs !== Number.POSITIVE_INFINITY) {
           const waitMs = (wakeUs - nowUs()) / 1000
-          waits.push(waitMs > 0 ? sleep(waitMs, signal) : yieldToIo())
+          waits.push(waitMs > 0 ? sleepUnlessAborted(waitMs, signal) : yieldToIo())
         }
         await (waits.length > 0 ? Promise.race(waits) : yieldToIo())
       }
@@ -322,16 +322,3 @@ function startReporter(
     },
   }
 }
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done() {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    signal?.addEventListener('abort', done, {once: true})
-  })
-}
-

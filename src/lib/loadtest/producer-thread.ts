@@ -6,6 +6,9 @@
  */
 import {parentPort, workerData} from 'node:worker_threads'
 
+// First, before producer-loop brings in kafkajs: a thread has a module cache of its own.
+import '../kafka/kafkajs-patches-applied.js'
+
 import {errorMessage, KpipeError} from '../errors.js'
 import {ProducerLoop, type ProducerLoopOptions} from './producer-loop.js'
 

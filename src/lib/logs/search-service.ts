@@ -44,6 +44,14 @@ export interface FollowLogsOptions extends SearchLogsOptions {
   lateOverlapMs?: number
   /** Rows per query while catching up; 1000 by default. */
   pageSize?: number
+  /**
+   * A poll after the first page failed: return true to try again after the interval, with what
+   * was shown kept (the lines of a poll cut short are shown once, by the next), or false to end
+   * the follow with the error. Without it, every failure ends the follow.
+   */
+  onPollError?: (error: unknown) => boolean
+  /** A poll succeeded after one or more failed. */
+  onPollRecovered?: () => void
 }
 
 export interface FollowLogsResult {
@@ -91,12 +99,29 @@ export async function followLogs(db: Queryable, options: FollowLogsOptions): Pro
   show(first)
   let cursor: LogCursor | undefined = first.at(-1)?.cursor
 
+  let failing = false
   while (!signal.aborted) {
     try {
       await sleep(intervalMs, undefined, {signal})
     } catch {
       break // aborted while waiting
     }
+    try {
+      await poll()
+    } catch (error) {
+      if (signal.aborted) break
+      if (!options.onPollError?.(error)) throw error
+      failing = true
+      continue
+    }
+    if (failing) options.onPollRecovered?.()
+    failing = false
+  }
+  return {shown, late}
+
+  // One poll: late lines, then new ones. The cursor, the watermark and the lines seen move only
+  // as lines are shown, so a poll that fails midway is simply run again.
+  async function poll(): Promise<void> {
     const pollStartUs = await databaseNow(db)
 
     // Late lines first: they are older than anything the new-lines query returns.
@@ -122,7 +147,6 @@ export async function followLogs(db: Queryable, options: FollowLogsOptions): Pro
     watermarkUs = Math.max(startUs, pollStartUs - overlapMs * 1000)
     for (const [key, ingestedAtUs] of seen) if (ingestedAtUs < watermarkUs) seen.delete(key)
   }
-  return {shown, late}
 }
 
 async function runQuery(db: Queryable, query: LogSearchQuery): Promise<FoundLog[]> {

@@ -5,7 +5,7 @@
  * nothing to do. Migrations are append-only: never edit one that has shipped, add the next.
  * They run inside a transaction, so none may use CREATE INDEX CONCURRENTLY.
  */
-import type pg from 'pg'
+import pg from 'pg'
 
 import {UsageError} from '../errors.js'
 
@@ -255,7 +255,7 @@ export async function assertSchemaCurrent(db: Queryable, options: {schema?: stri
 
 /** Quotes an SQL identifier (doubling any double quote), so no name reaches SQL unquoted. */
 export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`
+  return pg.escapeIdentifier(name)
 }
 
 /**

@@ -10,7 +10,7 @@ import pg from 'pg'
 import type {KpipeConfig} from '../config.js'
 import {redactUrl} from '../config.js'
 import {postgresDependencyError} from '../error-classify.js'
-import {ConfigError, DependencyError, type KpipeError} from '../errors.js'
+import {ConfigError, DependencyError, KpipeError} from '../errors.js'
 
 export interface PgPoolOptions {
   /** Shown in pg_stat_activity; `kpipe` by default (e.g. `kpipe worker events`). */
@@ -92,6 +92,8 @@ function osUser(): string | undefined {
  * recognised here too, since node-postgres reports it with a bare message and no code.
  */
 export function pgDependencyError(error: unknown, url: string): KpipeError | undefined {
+  // Classified already (another dependency's failure, such as Redis's, met on the way).
+  if (error instanceof KpipeError) return error
   const known = postgresDependencyError(error, {fromPostgres: true})
   if (known) return known
   const message = error instanceof Error ? error.message : String(error)
@@ -101,11 +103,36 @@ export function pgDependencyError(error: unknown, url: string): KpipeError | und
   if (/Connection terminated unexpectedly/i.test(message)) {
     return postgresDependencyError(Object.assign(new Error(`postgres at ${hostOf(url)} closed the connection`, {cause: error}), {code: 'ECONNRESET'}), {fromPostgres: true})
   }
+  const untrusted = tlsCertificateProblem(error)
+  if (untrusted) {
+    return new DependencyError('postgres', `PostgreSQL's TLS certificate at ${hostOf(url)} is not trusted (${untrusted}).`, {
+      hint: "Add sslrootcert=<the CA's PEM file> to --pg-url / KPIPE_PG_URL (sslmode=verify-full checks the chain and the host name); sslmode=require encrypts without verifying.",
+      cause: error,
+    })
+  }
   if (/The server does not support SSL connections/i.test(message)) {
     return new DependencyError('postgres', `PostgreSQL at ${hostOf(url)} does not accept TLS, which the URL's sslmode asks for.`, {
       hint: 'Enable TLS on the server, or remove sslmode from --pg-url / KPIPE_PG_URL if the network is trusted.',
       cause: error,
     })
+  }
+  return undefined
+}
+
+/** Node's TLS verification failures (tls.connect's error codes), as their message. */
+const TLS_CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+])
+
+export function tlsCertificateProblem(error: unknown): string | undefined {
+  for (let e = error as {code?: string; message?: string; cause?: unknown} | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
+    if (TLS_CERT_CODES.has(e.code ?? '')) return (e.message ?? e.code!).replace(/; if the root CA is installed locally.*$/, '')
   }
   return undefined
 }

@@ -12,11 +12,11 @@ import {StringDecoder} from 'node:string_decoder'
 import {CompressionTypes, Partitioners, type Message} from 'kafkajs'
 
 import type {KpipeConfig} from '../config.js'
-import {kafkaDependencyError} from '../error-classify.js'
+import {kafkaAccessError, kafkaDependencyError} from '../error-classify.js'
 import {ConfigError, DependencyError, errorMessage, KpipeError, UsageError} from '../errors.js'
 import {settlesWithin} from '../deadline.js'
 import {assertTopicExists} from '../kafka/admin.js'
-import {COMMAND_RETRY, createKafka} from '../kafka/client.js'
+import {COMMAND_RETRY, createKafka, kafkaPrincipal} from '../kafka/client.js'
 import {encodeEvent, type EventEncoding} from './decode.js'
 import {findUnstorableText, jsonDepthExceeds, tooDeepMessage, unstorableTextMessage, validateEnvelope} from './envelope.js'
 
@@ -182,7 +182,14 @@ export async function produceEvents(options: ProduceOptions): Promise<ProduceRes
     batchBytes = 0
   }
 
-  await producer.connect()
+  // A producer's missing ACL: WRITE on the topic, or IDEMPOTENT_WRITE on the cluster (its
+  // InitProducerId, which Kafka allows with WRITE on any topic since 3.2).
+  const access = {principal: kafkaPrincipal(options.kafka), topic: {name: options.topic, operation: 'WRITE'}, cluster: {operation: 'IDEMPOTENT_WRITE'}}
+  try {
+    await producer.connect()
+  } catch (error) {
+    throw kafkaAccessError(error, access) ?? error
+  }
   try {
     let lineNumber = 0
     for await (const line of readLines(options.input)) {
@@ -200,6 +207,8 @@ export async function produceEvents(options: ProduceOptions): Promise<ProduceRes
       batchBytes += prepared.value.length
     }
     await flush()
+  } catch (error) {
+    throw error instanceof KpipeError ? error : (kafkaAccessError(error, access) ?? error)
   } finally {
     await settlesWithin(producer.disconnect().catch(() => undefined), 5000)
   }

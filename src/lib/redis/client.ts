@@ -8,6 +8,7 @@ import {Redis, type RedisOptions} from 'ioredis'
 import type {KpipeConfig} from '../config.js'
 import {redactUrl} from '../config.js'
 import {DependencyError} from '../errors.js'
+import {tlsCertificateProblem} from '../postgres/pool.js'
 
 export interface RedisClientOptions {
   /** Per-command timeout; a worker keeps it short. */
@@ -33,13 +34,50 @@ export function createRedis(redis: KpipeConfig['redis'], options: RedisClientOpt
 
 /** Connects and pings; throws a DependencyError (exit 3) if Redis cannot be reached. */
 export async function connectRedis(client: Redis, url: string): Promise<void> {
+  // ioredis reports why a connection failed (a refused AUTH, a TLS verification) only as an
+  // 'error' event; connect() then rejects with a bare "Connection is closed".
+  let reason: unknown
+  const onError = (error: unknown) => {
+    reason ??= error
+  }
+  client.on('error', onError)
   try {
     if (client.status === 'wait' || client.status === 'end') await client.connect()
     await client.ping()
   } catch (error) {
-    throw new DependencyError('redis', `Redis is unreachable at ${redactUrl(url)} (${(error as Error).message}).`, {
-      hint: 'Check --redis-url / KPIPE_REDIS_URL, or start the local stack with ./scripts/stack up.',
+    throw redisConnectError(reason ?? error, url)
+  } finally {
+    client.off('error', onError)
+  }
+}
+
+/**
+ * A refusal that waiting will not mend (a wrong password, an untrusted certificate), as
+ * redisConnectError words it; undefined when Redis is merely unreachable.
+ */
+export function redisRefusal(error: unknown, url: string): DependencyError | undefined {
+  const message = (error as Error | undefined)?.message ?? String(error)
+  return /^(WRONGPASS|NOAUTH)/.test(message) || tlsCertificateProblem(error) ? redisConnectError(error, url) : undefined
+}
+
+/** Why a connection to Redis failed, in one sentence: a refused password, an untrusted certificate, or unreachable. */
+export function redisConnectError(error: unknown, url: string): DependencyError {
+  const message = (error as Error | undefined)?.message ?? String(error)
+  if (/^(WRONGPASS|NOAUTH)/.test(message)) {
+    return new DependencyError('redis', `Redis at ${redactUrl(url)} refused authentication: ${message.replace(/\.$/, '')}.`, {
+      hint: 'Check the user name and password in --redis-url / KPIPE_REDIS_URL.',
       cause: error,
     })
   }
+  const untrusted = tlsCertificateProblem(error)
+  if (untrusted) {
+    return new DependencyError('redis', `Redis's TLS certificate at ${redactUrl(url)} is not trusted (${untrusted}).`, {
+      hint: "Point NODE_EXTRA_CA_CERTS at the CA's PEM file that signed the Redis server certificate (rediss:// URLs verify it).",
+      cause: error,
+    })
+  }
+  return new DependencyError('redis', `Redis is unreachable at ${redactUrl(url)} (${message}).`, {
+    hint: 'Check --redis-url / KPIPE_REDIS_URL, or start the local stack with ./scripts/stack up.',
+    cause: error,
+  })
 }

@@ -12,11 +12,11 @@
 import {randomUUID} from 'node:crypto'
 
 import type {Redis} from 'ioredis'
+import {Counter, Gauge, type Registry} from 'prom-client'
 
 import {errorMessage} from '../errors.js'
 import type {BacklogRange, ProjectionBacklog} from '../postgres/projection-backlog.js'
 import type {Logger} from '../logging.js'
-import type {WorkerMetrics} from '../metrics/worker-metrics.js'
 import {REBUILD_LOCK_KEY, SENTINEL_KEY, applyProjections, type ProjectedEvent} from './projections.js'
 import {rebuildProjections} from './rebuild.js'
 import {StaleRanges, type OffsetRange} from './stale-ranges.js'
@@ -29,11 +29,41 @@ export interface ProjectionSource {
   readAll(afterEventId: string | null, limit: number): Promise<{events: ProjectedEvent[]; lastEventId: string | null}>
 }
 
+export interface ProjectionMetrics {
+  redisUp: Gauge<never>
+  redisStale: Gauge<never>
+  projectionCatchUps: Counter<never>
+}
+
+/**
+ * The projector's metrics, beside the worker's on its registry: only a worker that projects to
+ * Redis has them, so no other worker claims a Redis it does not use.
+ */
+export function createProjectionMetrics(registry: Registry): ProjectionMetrics {
+  const registers = [registry]
+  const metrics: ProjectionMetrics = {
+    redisUp: new Gauge({name: 'kpipe_worker_redis_up', help: '1 when Redis answered the last projection update', registers}),
+    redisStale: new Gauge({
+      name: 'kpipe_worker_redis_projections_stale',
+      help: '1 while Redis projections miss events that are in PostgreSQL (caught up automatically)',
+      registers,
+    }),
+    projectionCatchUps: new Counter({
+      name: 'kpipe_worker_projection_catch_ups_total',
+      help: 'Offset ranges of projections rebuilt from PostgreSQL after a Redis outage',
+      registers,
+    }),
+  }
+  metrics.redisUp.set(1)
+  metrics.redisStale.set(0)
+  return metrics
+}
+
 export interface ProjectorOptions {
   redis: Redis
   source: ProjectionSource
   logger: Logger
-  metrics?: WorkerMetrics
+  metrics?: ProjectionMetrics
   catchUpIntervalMs?: number
   catchUpPageSize?: number
   /** Durable record of stale ranges (PostgreSQL); without it staleness lives in memory only. */

@@ -53,12 +53,13 @@ export interface AnalyticsMetrics {
   requests: Counter<'outcome'>
 }
 
-type Outcome = 'ok' | 'row_errors' | 'too_large' | 'failed'
+const OUTCOMES = ['ok', 'row_errors', 'too_large', 'failed'] as const
+type Outcome = (typeof OUTCOMES)[number]
 
 /** The sink's metrics, beside the worker's on its registry. */
 export function createAnalyticsMetrics(registry: Registry): AnalyticsMetrics {
   const registers = [registry]
-  return {
+  const metrics: AnalyticsMetrics = {
     requestRows: new Histogram({
       name: 'kpipe_worker_bigquery_request_rows',
       help: 'Rows per insertAll request',
@@ -85,6 +86,12 @@ export function createAnalyticsMetrics(registry: Registry): AnalyticsMetrics {
       registers,
     }),
   }
+  // Each outcome's series from the start, at 0: rate() and increase() then see its first request.
+  for (const outcome of OUTCOMES) {
+    metrics.requests.inc({outcome}, 0)
+    metrics.requestDuration.zero({outcome})
+  }
+  return metrics
 }
 
 export interface AnalyticsSinkOptions {

@@ -12,6 +12,7 @@
 import type {Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage} from 'kafkajs'
 
 import {Deadline, settlesWithin} from '../deadline.js'
+import {kafkaAccessError} from '../error-classify.js'
 import {errorMessage, KpipeError} from '../errors.js'
 import type {Logger} from '../logging.js'
 import {countDeadLetters, type WorkerMetrics} from '../metrics/worker-metrics.js'
@@ -66,6 +67,8 @@ export interface EngineOptions<T> {
   positionPollMs?: number
   /** Log context of a decoded record (e.g. eventId and correlationId). */
   describe?(value: T): Record<string, unknown>
+  /** Kafka's name for the worker's client (`User:<name>`), for a refusal's sentence. */
+  principal?: string
   /** How often /readyz asks the sink whether a write could succeed now (Sink.probe); 5 s. */
   readinessProbeMs?: number
 }
@@ -126,6 +129,7 @@ export class WorkerEngine<T> {
     this.stopRequested = new Promise((resolve) => {
       this.requestStop = resolve
     })
+    options.metrics.reportReadiness(() => this.readiness())
   }
 
   /** For /readyz. */
@@ -246,8 +250,15 @@ export class WorkerEngine<T> {
       if (prober) clearInterval(prober)
       await this.shutdown()
     }
-    if (this.fatal) throw this.fatal
+    if (this.fatal) throw this.describeFatal(this.fatal)
     return this.summary()
+  }
+
+  /** A consumer refused as not authorised: READ on the topic or the group is missing. */
+  private describeFatal(error: unknown): unknown {
+    if (error instanceof KpipeError) return error // classified where it happened (the dead letters)
+    const {topic, group, principal} = this.options
+    return kafkaAccessError(error, {principal, topic: {name: topic, operation: 'READ'}, group: {name: group, operation: 'READ'}}) ?? error
   }
 
   // -------------------------------------------------------------------------------------------
@@ -317,7 +328,10 @@ export class WorkerEngine<T> {
     if (batch.messages.length === 0) return
     const decodedBytes = decodedBytesOf(batch.messages)
     const cutByLimit = batch.offsetLag() !== '0'
-    this.options.logger.debug({topic: batch.topic, partition: batch.partition, records: batch.messages.length, decodedBytes, cutByLimit, fetchLimit: this.fetchSizer.limit}, 'batch fetched')
+    const {logger} = this.options
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({topic: batch.topic, partition: batch.partition, records: batch.messages.length, decodedBytes, cutByLimit, fetchLimit: this.fetchSizer.limit}, 'batch fetched')
+    }
     const changed = this.fetchSizer.observe(decodedBytes, cutByLimit)
     if (changed === undefined) return
     this.options.metrics.fetchPartitionMaxBytes.set(changed)
@@ -352,7 +366,7 @@ export class WorkerEngine<T> {
     metrics.consumed.inc({topic}, messages.length)
 
     if (decoded.length > 0) {
-      metrics.batchSize.observe({topic}, decoded.length)
+      metrics.batchRecords.observe({topic}, decoded.length)
       const result = await this.withRetry('sink', control, async () => {
         const end = metrics.sinkLatency.startTimer({topic})
         try {

@@ -11,9 +11,9 @@ import type {Logger} from '../logging.js'
 import {PgProjectionBacklog} from '../postgres/projection-backlog.js'
 import {decodeEventRecord} from '../records/decode.js'
 import type {EventEnvelope} from '../records/envelope.js'
-import {createRedis} from '../redis/client.js'
+import {createRedis, redisRefusal} from '../redis/client.js'
 import {PgProjectionSource} from '../redis/projection-source.js'
-import {Projector} from '../redis/projector.js'
+import {createProjectionMetrics, Projector} from '../redis/projector.js'
 import {EventsSink} from './events-sink.js'
 import {PgEventStore} from './pg-event-store.js'
 import {runWorker, type WorkerDefinition, type WorkerRunOptions} from './runner.js'
@@ -52,11 +52,15 @@ export function eventsWorker(options: {projections: boolean; topic: string; redi
       if (!options.projections) return new EventsSink({store})
       const redis = createRedis({url: options.redisUrl})
       onClose(async () => redis.disconnect())
-      projector = new Projector({redis, source: new PgProjectionSource(pool as Pool), backlog: new PgProjectionBacklog(pool as Pool, {topics: [options.topic]}), logger, metrics})
+      projector = new Projector({redis, source: new PgProjectionSource(pool as Pool), backlog: new PgProjectionBacklog(pool as Pool, {topics: [options.topic]}), logger, metrics: createProjectionMetrics(metrics.registry)})
       redis.on('error', () => undefined) // its state is reported by the projector
       try {
         await redis.connect()
       } catch (error) {
+        // Unreachable is a cache outage the worker rides out; a refused password or certificate is
+        // a configuration error that never heals: exit 3 now rather than run with stale projections.
+        const refusal = redisRefusal(error, options.redisUrl)
+        if (refusal) throw refusal
         logger.warn({redis: redactUrl(options.redisUrl), err: errorMessage(error)}, 'Redis is unreachable: projections start stale and catch up when it answers')
       }
       // Ranges an earlier worker could not project (it died while Redis was unreachable).

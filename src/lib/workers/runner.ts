@@ -12,7 +12,7 @@ import {redactUrl} from '../config.js'
 import {Deadline} from '../deadline.js'
 import {DEFAULT_MAX_MESSAGE_BYTES, DeadLetterProducer, deadLetterTopic} from '../dlq/dead-letter.js'
 import {ConfigError, DependencyError, errorMessage} from '../errors.js'
-import {COMMAND_RETRY, WORKER_RETRY, createKafka} from '../kafka/client.js'
+import {COMMAND_RETRY, WORKER_RETRY, createKafka, kafkaPrincipal} from '../kafka/client.js'
 import type {Logger} from '../logging.js'
 import {startHealthServer, type HealthServer} from '../metrics/server.js'
 import {createWorkerMetrics, type WorkerMetrics} from '../metrics/worker-metrics.js'
@@ -105,12 +105,12 @@ export async function runWorker<T, Extra extends object>(definition: WorkerDefin
       await checkPostgres(created, config.postgres.url)
     }
 
-    const metrics = createWorkerMetrics(definition.name)
+    const metrics = createWorkerMetrics({worker: definition.name, topic})
     const sink = await definition.openSink({pool, logger, metrics, onClose: (close) => closers.push(close)})
     closers.push(() => sink.close())
 
     const kafka = createKafka(config.kafka, {retry: WORKER_RETRY, onLog: kafkaLog, debug: options.debug})
-    const deadLetters = new DeadLetterProducer(kafka, definition.name, {retry: WORKER_RETRY})
+    const deadLetters = new DeadLetterProducer(kafka, definition.name, {retry: WORKER_RETRY, principal: kafkaPrincipal(config.kafka)})
     deadLetters.setMaxMessageBytes(dlqTopic, dlqMaxBytes)
     await deadLetters.connect()
     engine = new WorkerEngine<T>({
@@ -133,6 +133,7 @@ export async function runWorker<T, Extra extends object>(definition: WorkerDefin
       maxBytesPerPartition: options.partitionFetchMaxBytes,
       shutdownTimeoutMs: options.shutdownTimeoutMs,
       describe: definition.describe,
+      principal: kafkaPrincipal(config.kafka),
     })
     const running = engine
     const onAbort = () => {
@@ -180,7 +181,10 @@ async function checkTopics(config: KpipeConfig, topic: string, dlqTopic: string,
     const existing = new Set(await admin.listTopics())
     const missing = [topic, dlqTopic].filter((t) => !existing.has(t))
     if (missing.length > 0) {
-      throw new ConfigError(`The topic${missing.length > 1 ? 's' : ''} ${missing.join(', ')} do${missing.length > 1 ? '' : 'es'} not exist on the cluster.`, {
+      // Under ACLs a broker lists only the topics the principal may DESCRIBE.
+      const principal = kafkaPrincipal(config.kafka) ?? (config.kafka.ssl ? "kpipe's principal" : undefined)
+      const hidden = principal ? ` (or ${principal} lacks DESCRIBE on ${missing.length > 1 ? 'them' : 'it'})` : ''
+      throw new ConfigError(`The topic${missing.length > 1 ? 's' : ''} ${missing.join(', ')} do${missing.length > 1 ? '' : 'es'} not exist on the cluster${hidden}.`, {
         hint: 'Create them with `kpipe topics apply` (or `kpipe topic create`), or point --topic / --dlq-topic at existing topics.',
       })
     }

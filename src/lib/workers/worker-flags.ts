@@ -13,6 +13,7 @@ import {createLogger, type Logger} from '../logging.js'
 import {ensureWorkerHeapLimits} from './heap.js'
 import type {WorkerRunOptions} from './runner.js'
 import type {WorkerSummary} from './types.js'
+import {groupFlag, topicFlag} from '../kafka/names.js'
 
 /**
  * Each worker's metrics port when none is configured, so that the three workers run side by side
@@ -30,9 +31,9 @@ export function workerFlags(name: string, defaults: {partitionFetchMaxBytes?: nu
   return {
     ...kafkaFlags,
     ...metricsFlags,
-    group: Flags.string({description: 'Consumer group', default: `kpipe-${name}`}),
-    topic: Flags.string({description: 'Topic to consume', default: name}),
-    'dlq-topic': Flags.string({description: 'Dead-letter topic (default <topic>.dlq)'}),
+    group: groupFlag({description: 'Consumer group', default: `kpipe-${name}`}),
+    topic: topicFlag({description: 'Topic to consume', default: name}),
+    'dlq-topic': topicFlag({description: 'Dead-letter topic (default <topic>.dlq)'}),
     'batch-size': Flags.integer({description: 'Records per sink write', default: 2000, min: 1, max: 50_000}),
     // 6: the events topic's partitions all in one round of a fetch (kafkajs fetches again only
     // once every batch of the last fetch is done, so a partition left for a second wave idles the rest).

@@ -1,0 +1,4 @@
+/** Imported for its effect, first, by an entry point that loads kafkajs after it (a worker thread). */
+import {applyKafkajsPatches} from './kafkajs-patches.js'
+
+applyKafkajsPatches()
