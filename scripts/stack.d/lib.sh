@@ -7,7 +7,7 @@
 KAFKA_VERSION="4.3.1"
 LOG4J_VERSION="2.25.4" # = the log4j-core version kafka_2.13:${KAFKA_VERSION} depends on
 BQ_EMULATOR_MODULE="github.com/goccy/bigquery-emulator"
-BQ_EMULATOR_VERSION="v0.8.1"
+BQ_EMULATOR_VERSION="${KPIPE_STACK_BQ_VERSION:-v0.8.1}" # the variable is for tests of a failing build
 
 STACK_DIR="$REPO_DIR/.stack"
 CACHE_DIR="${KPIPE_CACHE_DIR:-$HOME/.cache/kpipe}"
@@ -37,14 +37,19 @@ usage() {
 usage: scripts/stack COMMAND [OPTIONS]
 
   up [--brokers 1|3] [--secure]  install what is missing (pinned versions), start Kafka (KRaft),
-     [--monitoring]              PostgreSQL, Redis and the BigQuery emulator; wait until each
-                                 answers. Idempotent: running services are left alone.
+     [--monitoring]              PostgreSQL, Redis and the BigQuery emulator, side by side; wait
+     [--bq-background]           until each answers. Idempotent: running services are left alone.
+                                 Prints each one's time (stack: kafka ready in 41s).
+                                 --bq-background: return once the others are ready and leave the
+                                 emulator (minutes to build on first use) to a background job;
+                                 `wait bq` waits for it and fails if its build or start failed
                                  --monitoring: also Prometheus (Debian's package), scraping the
                                  workers (9464-9466) and `kpipe lag --serve` (9467) on localhost
                                  and the targets in .stack/prometheus/targets/*.json
   down [--wipe]                  stop everything; --wipe also deletes .stack/ data
   reset                          down --wipe
   status                         service / state / address / pid; exit 0 only if all run
+  wait bq                        wait for the emulator's job of `up --bq-background`; exit 1 if it failed
   env [--secure]                 print `export KPIPE_...=...` lines (eval "$(scripts/stack env)")
   tool NAME [ARGS...]            run a Kafka CLI tool from the pinned release, e.g.
                                  scripts/stack tool kafka-topics --bootstrap-server localhost:9092 --list
@@ -62,19 +67,28 @@ EOF
 
 is_root() { [[ "$(id -u)" == 0 ]]; }
 
-# apt-get install, once per invocation runs `apt-get update` first.
-APT_UPDATED=0
+# apt-get install; the first call of an `up` runs `apt-get update` first. The jobs of `up` run
+# in parallel (parallel.sh) and two apt-get at once fail on dpkg's lock: one at a time, through
+# a lock of ours (other clones' `up` included) and dpkg's own lock timeout (any other apt user).
+APT_LOCK="${TMPDIR:-/tmp}/kpipe-stack-apt.lock"
+APT_STAMP="${APT_STAMP:-$(mktemp -u "${TMPDIR:-/tmp}/kpipe-stack-apt-updated.XXXXXX")}"
+export APT_STAMP # shared by the jobs of one `up`; removed at its end
 apt_install() {
   is_root || die "missing packages ($*); install them with: sudo apt-get install -y $*"
   command -v apt-get >/dev/null || die "missing packages ($*) and no apt-get on this machine"
-  if [[ $APT_UPDATED == 0 ]]; then
-    log "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed"
-    APT_UPDATED=1
-  fi
-  log "apt-get install $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2 \
-    || die "apt-get install $* failed"
+  local t0=$SECONDS
+  (
+    if command -v flock >/dev/null; then flock -w 1800 8 || die "could not lock $APT_LOCK"; fi
+    if [[ ! -e $APT_STAMP ]]; then
+      log "apt-get update"
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 || die "apt-get update failed"
+      : >"$APT_STAMP"
+    fi
+    log "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >&2 \
+      || die "apt-get install $* failed"
+  ) 8>>"$APT_LOCK"
+  log "installed $* in $(fmt_secs $((SECONDS - t0)))"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -234,14 +248,18 @@ start_bg() {
   echo $! >"$pidf"
 }
 
-# Serialise installs into the shared cache (concurrent `up` from several clones).
+# with_cache_lock NAME FN: serialise installs of one artefact into the shared cache (concurrent
+# `up` from several clones); one lock per artefact, so that Kafka's fetch and the emulator's
+# build of one `up` run side by side.
 with_cache_lock() {
+  local name="$1"
+  shift
   mkdir -p "$CACHE_DIR"
   if command -v flock >/dev/null; then
     (
-      flock -w 1800 9 || die "could not lock $CACHE_DIR/.lock"
+      flock -w 1800 9 || die "could not lock $CACHE_DIR/.lock-$name"
       "$@"
-    ) 9>"$CACHE_DIR/.lock"
+    ) 9>"$CACHE_DIR/.lock-$name"
   else
     "$@"
   fi
@@ -258,7 +276,7 @@ install_kafka_locked() {
   [[ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]] && return 0
   command -v mvn >/dev/null || apt_install maven
   log "fetching Apache Kafka $KAFKA_VERSION jars with Maven into $KAFKA_LIBS (once)"
-  local tmp="$KAFKA_HOME.tmp.$$"
+  local tmp="$KAFKA_HOME.tmp.$$" t0=$SECONDS
   rm -rf "$tmp"
   mkdir -p "$tmp"
   if ! mvn -q -B -Dstyle.color=never -f "$STACK_D/kafka-pom.xml" \
@@ -270,11 +288,12 @@ install_kafka_locked() {
   [[ -f "$tmp/libs/kafka_2.13-$KAFKA_VERSION.jar" ]] || die "Maven finished but kafka_2.13-$KAFKA_VERSION.jar is missing"
   rm -rf "$KAFKA_HOME"
   mv "$tmp" "$KAFKA_HOME"
+  log "fetched the Kafka jars in $(fmt_secs $((SECONDS - t0)))"
 }
 
 ensure_kafka() {
   ensure_java
-  [[ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]] || with_cache_lock install_kafka_locked
+  [[ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]] || with_cache_lock kafka install_kafka_locked
 }
 
 install_bq_locked() {
@@ -285,27 +304,32 @@ install_bq_locked() {
   log "building the BigQuery emulator $BQ_EMULATOR_VERSION with Go into $CACHE_DIR/bin (once; a cold build takes several minutes)"
   # Not `go install pkg@version`: that also asks the module proxy for the version list (to look
   # for deprecations), which some proxies refuse. Download the pinned module and build it.
-  local dir src tmp="$CACHE_DIR/bin/.bq-build.$$"
-  dir=$(cd / && GOFLAGS=-mod=mod go mod download -json "$BQ_EMULATOR_MODULE@$BQ_EMULATOR_VERSION" \
-    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || true
-  [[ -n "$dir" && -d "$dir" ]] || die "could not download $BQ_EMULATOR_MODULE@$BQ_EMULATOR_VERSION with go mod download"
+  local dir src tmp="$CACHE_DIR/bin/.bq-build.$$" t0=$SECONDS
+  local json reason
+  json=$(cd / && GOFLAGS=-mod=mod go mod download -json "$BQ_EMULATOR_MODULE@$BQ_EMULATOR_VERSION") || true
+  dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json")
+  reason=$(sed -n 's/^[[:space:]]*"Error": "\(.*\)"$/\1/p' <<<"$json")
+  [[ -n "$dir" && -d "$dir" ]] || die "could not download $BQ_EMULATOR_MODULE@$BQ_EMULATOR_VERSION with go mod download${reason:+: $reason}"
+  log "downloaded the emulator's source in $(fmt_secs $((SECONDS - t0)))"
   src=$(mktemp -d)
   cp -r "$dir/." "$src/"
   chmod -R u+w "$src"
   mkdir -p "$CACHE_DIR/bin"
   # CGO_ENABLED=0: only the standard library would use cgo (net, os/user); a static binary needs no C compiler.
-  if ! (cd "$src" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
+  # nice: the build runs beside Kafka's start and the demo's events, which should not wait for it.
+  if ! (cd "$src" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false nice -n 10 go build -trimpath \
     -ldflags "-s -w -X main.version=$BQ_EMULATOR_VERSION" -o "$tmp" ./cmd/bigquery-emulator >&2); then
     rm -rf "$src" "$tmp"
     die "building the BigQuery emulator failed (see output above)"
   fi
   rm -rf "$src"
   mv -f "$tmp" "$BQ_BIN"
+  log "built the BigQuery emulator in $(fmt_secs $((SECONDS - t0)))"
   ln -sfn "$(basename "$BQ_BIN")" "$CACHE_DIR/bin/bigquery-emulator"
 }
 
 ensure_bq() {
-  [[ -x "$BQ_BIN" ]] || with_cache_lock install_bq_locked
+  [[ -x "$BQ_BIN" ]] || with_cache_lock bq install_bq_locked
   [[ "$(readlink "$CACHE_DIR/bin/bigquery-emulator" 2>/dev/null)" == "$(basename "$BQ_BIN")" ]] ||
     ln -sfn "$(basename "$BQ_BIN")" "$CACHE_DIR/bin/bigquery-emulator"
 }
@@ -811,9 +835,10 @@ choose_port() {
 # Commands
 # ---------------------------------------------------------------------------------------------
 cmd_up() {
-  local want_brokers="" want_secure=0 want_monitoring=0
+  local want_brokers="" want_secure=0 want_monitoring=0 bq_background=0
   while [[ $# -gt 0 ]]; do
     case "$1" in
+      --bq-background) bq_background=1; shift ;;
       --brokers) want_brokers="${2:-}"; shift 2 || die "--brokers needs a value (1 or 3)" ;;
       --brokers=*) want_brokers="${1#*=}"; shift ;;
       --secure) want_secure=1; shift ;;
@@ -837,7 +862,7 @@ cmd_up() {
     [[ -z "$old" || "$old" == "$KAFKA_PORT" ]] || die "Kafka runs on port $old; run 'scripts/stack down' before changing KPIPE_STACK_KAFKA_PORT"
   fi
   mkdir -p "$STACK_DIR"
-  local t0=$SECONDS r
+  local r
   # Ports: keep those of running services; move away from ports other programs hold.
   r=0; [[ -n "$running" ]] && r=1
   choose_port kafka KAFKA_PORT KPIPE_STACK_KAFKA_PORT "$r"
@@ -853,19 +878,24 @@ cmd_up() {
   r=0; prom_pid >/dev/null && r=1
   [[ $MONITORING == 1 ]] && choose_port prometheus PROM_PORT KPIPE_STACK_PROM_PORT "$r"
   save_settings
-  kafka_up
-  save_settings
-  pg_up
-  redis_up
-  bq_up
-  [[ $want_monitoring == 1 ]] && prom_up
-  save_settings
-  summary "$((SECONDS - t0))"
+  # Every service at once, each installed and started by its own job (parallel.sh); the
+  # emulator's job is detached, so that --bq-background can return before its build is done.
+  trap 'rm -f "$APT_STAMP"' EXIT
+  start_bq_job "$bq_background"
+  secure_material_phase
+  start_job kafka kafka_up
+  start_job postgres pg_up
+  start_job redis redis_up
+  if [[ $want_monitoring == 1 ]]; then start_job prometheus prom_up; fi
+  wait_jobs
+  if [[ $bq_background == 0 ]]; then wait_bq_job; fi
+  summary "$(($(date +%s) - KPIPE_STACK_T0))" "$bq_background"
 }
 
 summary() {
   {
-    printf 'stack: up in %ss\n' "$1"
+    printf 'stack: up in %s\n' "$(fmt_secs "$1")"
+    if [[ ${2:-0} == 1 ]]; then bq_job_summary; fi
     printf '  kafka     %s  (%s broker%s%s)\n' "$(brokers_list "$BROKERS" 0)" "$BROKERS" "$([[ $BROKERS == 1 ]] || echo s)" \
       "$([[ $SECURE == 1 ]] && echo ", SASL_SSL $(brokers_list "$BROKERS" 1)")"
     printf '  postgres  postgres://kpipe:kpipe@localhost:%s/kpipe\n' "$PG_PORT"
@@ -888,7 +918,9 @@ cmd_down() {
   load_settings
   find_pg_bin || true
   prom_down
+  bq_job_down
   bq_down
+  rm -f "$BQ_JOB_PID" "$BQ_JOB_STATUS"
   redis_down
   [[ -n "$PG_BIN" ]] && pg_down
   kafka_down
@@ -928,7 +960,7 @@ cmd_status() {
   row postgres "$state" "localhost:$PG_PORT" "$pid"
   if pid=$(redis_pid) && redis_ready; then state=running; else state=stopped pid=""; fi
   row redis "$state" "localhost:$REDIS_PORT" "$pid"
-  if pid=$(bq_pid) && bq_ready; then state=running; else state=stopped pid=""; fi
+  if pid=$(bq_pid) && bq_ready; then state=running; elif pid=$(bq_job_pid); then state=building; else state=stopped pid=""; fi
   row bigquery "$state" "localhost:$BQ_PORT" "$pid"
   # Listed when it runs or was asked for (up --monitoring); a stack without it is complete.
   if pid=$(prom_pid) && prom_ready; then
@@ -998,3 +1030,5 @@ cmd_tool() {
 source "$STACK_D/prometheus.sh"
 # shellcheck source-path=SCRIPTDIR source=secure.sh
 source "$STACK_D/secure.sh"
+# shellcheck source-path=SCRIPTDIR source=parallel.sh
+source "$STACK_D/parallel.sh"
