@@ -657,7 +657,7 @@ async function runScenario(name: ScenarioName): Promise<ScenarioResult> {
       run.samplers.set(p, sampler)
     }
     log(`${name}: ${stage.pipelines.map((p) => `${p.kind} ${p.topic} ${p.rate}/s`).join(', ')} for ${run.durationMs / 1000} s with ${POISON * 100}% poison`)
-    await Promise.all(stage.pipelines.map((p) => run.startWorker(p, {serveHealth: name === 'pg-restart' && !process.env.CHAOS_NO_HEALTH}).waitFor(/joined consumer group/, 120_000)))
+    await Promise.all(stage.pipelines.map((p) => run.startWorker(p, {serveHealth: name === 'pg-restart'}).waitFor(/joined consumer group/, 120_000)))
 
     const loads = stage.pipelines.map((p) =>
       kpipe(['load-test', '--topic', p.topic, '--rate', String(p.rate), '--duration', `${run.durationMs}ms`, '--poison', String(POISON), '--report-interval', '10s', '--json'], env),
@@ -669,6 +669,7 @@ async function runScenario(name: ScenarioName): Promise<ScenarioResult> {
 
     // The last workers stop; one more per pipeline drains what is left and stops.
     await run.end()
+    log(`${name}: load done, workers stopped ${((Date.now() - loadEnded) / 1000).toFixed(1)} s later; draining`)
     const drains = await Promise.all(
       stage.pipelines.map(async (p) => {
         const drain = kpipe(['worker', p.kind, '--topic', p.topic, '--group', p.group, '--metrics-port', '0', '--stop-when-caught-up', '--json'], env)
@@ -676,6 +677,7 @@ async function runScenario(name: ScenarioName): Promise<ScenarioResult> {
       }),
     )
     for (const sampler of run.samplers.values()) await sampler.stop()
+    log(`${name}: drained; kpipe integrity`)
 
     const sinks = await account(stage, produced)
     if (name === 'redis-stop') {
