@@ -75,6 +75,8 @@ const POISON = Number(args.poison)
 const OUTAGE_MS = args.quick ? 5000 : parseDuration(args.outage!)
 /** Outage scenarios run long enough for the outage to sit inside the load, with load after it. */
 const OUTAGE_RUN_MS = Math.max(DURATION_MS, OUTAGE_MS + (args.quick ? 8000 : 20_000))
+/** Longest a last worker may take to drain what the load left. */
+const DRAIN_LIMIT_MS = 240_000
 /** systemd's RestartSec in deploy/systemd: how long a worker that exited stays down. */
 const RESTART_SEC_MS = 5000
 
@@ -138,6 +140,9 @@ interface SinkResult {
   deadLettersArePoison: boolean
   /** Intended send → acknowledgement, the longest of the run: how long the producer stalled. */
   producerStallMs: number
+  /** Records in the topic (end − start offsets) and the group's committed offsets, summed over partitions. */
+  inLog: number
+  committed: number
 }
 
 interface ScenarioResult {
@@ -310,6 +315,8 @@ class Run {
     if (this.name === 'redis-stop' || this.name === 'bigquery-stop') return OUTAGE_RUN_MS
     // Room for two workers to start (seconds each on a loaded machine) and two rebalances under load.
     if (this.name === 'rebalance') return Math.max(DURATION_MS, args.quick ? 25_000 : 45_000)
+    // A broker takes 10-20 s to start again on a loaded machine; the load goes on after it is back.
+    if (this.name === 'broker-kill') return Math.max(DURATION_MS, args.quick ? 30_000 : 60_000)
     return DURATION_MS
   }
 
@@ -483,11 +490,11 @@ const FAULTS: Record<ScenarioName, (run: Run) => Promise<void>> = {
     } finally {
       await admin.disconnect()
     }
-    await run.at(DURATION_MS * 0.25)
+    await run.at(run.durationMs * 0.2)
     const killedAt = Date.now()
     await cluster.kill(leader)
     log(`broker-kill: broker ${leader} killed at ${run.seconds(killedAt)} s`)
-    await run.at(DURATION_MS * 0.6)
+    await run.at(run.durationMs * 0.45)
     const starting = Date.now()
     await cluster.start(leader)
     run.fault(`SIGKILL of broker ${leader} (leader of ${led} of the ${total} partitions), started again at ${run.seconds(starting)} s and up`, killedAt, Date.now())
@@ -609,13 +616,23 @@ async function createTopics(stage: Stage): Promise<void> {
   try {
     const rf = stage.replicationFactor
     const configEntries = stage.topicConfig
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: stage.pipelines.flatMap((p) => [
-        {topic: p.topic, numPartitions: p.partitions, replicationFactor: rf, configEntries},
-        {topic: `${p.topic}.dlq`, numPartitions: 1, replicationFactor: rf, configEntries},
-      ]),
-    })
+    const topics = stage.pipelines.flatMap((p) => [
+      {topic: p.topic, numPartitions: p.partitions, replicationFactor: rf, configEntries},
+      {topic: `${p.topic}.dlq`, numPartitions: 1, replicationFactor: rf, configEntries},
+    ])
+    await admin.createTopics({waitForLeaders: false, topics})
+    // Leaders asked for until every partition has one: kafkajs' own wait fails outright when a
+    // fresh cluster's brokers do not know the topic yet (UNKNOWN_TOPIC_OR_PARTITION).
+    const deadline = Date.now() + 120_000
+    for (;;) {
+      const led = await admin
+        .fetchTopicMetadata({topics: topics.map((t) => t.topic)})
+        .then(({topics: found}) => found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))
+        .catch(() => false)
+      if (led) break
+      if (Date.now() > deadline) throw new Error(`the topics of ${stage.pipelines.map((p) => p.topic).join(', ')} got no leaders within 120 s`)
+      await sleep(500)
+    }
   } finally {
     await admin.disconnect()
   }
@@ -659,8 +676,12 @@ async function runScenario(name: ScenarioName): Promise<ScenarioResult> {
     log(`${name}: ${stage.pipelines.map((p) => `${p.kind} ${p.topic} ${p.rate}/s`).join(', ')} for ${run.durationMs / 1000} s with ${POISON * 100}% poison`)
     await Promise.all(stage.pipelines.map((p) => run.startWorker(p, {serveHealth: name === 'pg-restart'}).waitFor(/joined consumer group/, 120_000)))
 
+    // kafkajs' idempotent producer with several requests in flight fails with
+    // OUT_OF_ORDER_SEQUENCE_NUMBER when a partition's leader dies (it rolls back the sequence of
+    // the failed request while later ones are out): one in flight across a broker kill.
+    const inFlight = name === 'broker-kill' ? ['--max-in-flight', '1'] : []
     const loads = stage.pipelines.map((p) =>
-      kpipe(['load-test', '--topic', p.topic, '--rate', String(p.rate), '--duration', `${run.durationMs}ms`, '--poison', String(POISON), '--report-interval', '10s', '--json'], env),
+      kpipe(['load-test', '--topic', p.topic, '--rate', String(p.rate), '--duration', `${run.durationMs}ms`, '--poison', String(POISON), '--report-interval', '10s', '--json', ...inFlight], env),
     )
     run.loadStarted = Date.now()
     await FAULTS[name](run)
@@ -673,7 +694,18 @@ async function runScenario(name: ScenarioName): Promise<ScenarioResult> {
     const drains = await Promise.all(
       stage.pipelines.map(async (p) => {
         const drain = kpipe(['worker', p.kind, '--topic', p.topic, '--group', p.group, '--metrics-port', '0', '--stop-when-caught-up', '--json'], env)
-        return JSON.parse(await mustSucceed(drain, `the draining ${p.kind} worker`)) as {projectionsStale?: boolean}
+        // A drain that never catches up is a finding, not a hang of the whole run.
+        const stuck = setTimeout(() => {
+          run.problems.push(`the draining ${p.kind} worker had not caught up after ${DRAIN_LIMIT_MS / 1000} s: ${lastErrorLine(drain.stderr())}`)
+          const saved = path.join(tmpdir(), `kpipe-chaos-${name}-${p.kind}-drain-${Date.now()}.log`)
+          writeFileSync(saved, drain.stderr())
+          log(`${name}: the draining ${p.kind} worker is stuck; stopped; its stderr is in ${saved}`)
+          drain.child.kill('SIGTERM')
+        }, DRAIN_LIMIT_MS)
+        const code = await drain.exited
+        clearTimeout(stuck)
+        if (code !== 0) throw new Error(`the draining ${p.kind} worker exited ${code}:\n${drain.stderr().slice(-3000)}`)
+        return JSON.parse(drain.stdout()) as {projectionsStale?: boolean}
       }),
     )
     for (const sampler of run.samplers.values()) await sampler.stop()
@@ -754,6 +786,21 @@ interface IntegritySink {
 /** `kpipe integrity` on the scenario's sinks beside the load tests' counts. */
 async function account(stage: Stage, produced: LoadTestResult[]): Promise<SinkResult[]> {
   const env = childEnv(stage.env)
+  const admin = kafkaOf(stage.env).admin()
+  await admin.connect()
+  const facts = new Map<Pipeline, {inLog: number; committed: number}>()
+  try {
+    for (const p of stage.pipelines) {
+      const ends = await admin.fetchTopicOffsets(p.topic)
+      const [group] = await admin.fetchOffsets({groupId: p.group, topics: [p.topic]})
+      facts.set(p, {
+        inLog: ends.reduce((n, e) => n + Number(e.high) - Number(e.low), 0),
+        committed: (group?.partitions ?? []).reduce((n, e) => n + Math.max(0, Number(e.offset)), 0),
+      })
+    }
+  } finally {
+    await admin.disconnect()
+  }
   const runs = stage.defaultNames
     ? [['--sink', 'all']]
     : stage.pipelines.map((p) => ['--sink', SINK_OF[p.kind], '--topic', p.topic, '--group', p.group])
@@ -797,6 +844,7 @@ async function account(stage: Stage, produced: LoadTestResult[]): Promise<SinkRe
       integrityOk: sink.ok,
       deadLettersArePoison: p.kind !== 'logs',
       producerStallMs: Math.round(load.correctedLatencyMs.max),
+      ...facts.get(p)!,
     })
   }
   return results
@@ -875,7 +923,7 @@ function markdown(results: ScenarioResult[], date: string): string {
 function failures(r: ScenarioResult): string[] {
   const found = [...r.problems]
   for (const s of r.sinks) {
-    if (s.lost > 0) found.push(`${s.sink}: ${s.lost} lost`)
+    if (s.lost > 0) found.push(`${s.sink}: ${s.lost} lost (${s.acknowledged} acknowledged, ${s.inLog} in the topic, ${s.committed} committed)`)
     if (s.duplicated > 0) found.push(`${s.sink}: ${s.duplicated} duplicated`)
     if (!s.integrityOk) found.push(`${s.sink}: integrity mismatch`)
     if (s.deadLettersArePoison && s.deadLetters !== s.poison) found.push(`${s.sink}: ${s.deadLetters} dead letters for ${s.poison} poison records`)
