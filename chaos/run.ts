@@ -75,6 +75,8 @@ const POISON = Number(args.poison)
 const OUTAGE_MS = args.quick ? 5000 : parseDuration(args.outage!)
 /** Outage scenarios run long enough for the outage to sit inside the load, with load after it. */
 const OUTAGE_RUN_MS = Math.max(DURATION_MS, OUTAGE_MS + (args.quick ? 8000 : 20_000))
+/** The workers' consumer group session timeout (kpipe's default unless --session-timeout). */
+const SESSION_TIMEOUT_MS = args['session-timeout'] ? parseDuration(args['session-timeout']) : 30_000
 /** Longest a last worker may take to drain what the load left. */
 const DRAIN_LIMIT_MS = 240_000
 /** systemd's RestartSec in deploy/systemd: how long a worker that exited stays down. */
@@ -313,6 +315,9 @@ class Run {
 
   get durationMs(): number {
     if (this.name === 'redis-stop' || this.name === 'bigquery-stop') return OUTAGE_RUN_MS
+    // Each kill waits for the restarted worker to rejoin, which takes the session timeout (the
+    // killed member stays in the group until then): room for every kill inside the load.
+    if (this.name === 'worker-sigkill') return Math.max(DURATION_MS, KILLS * (SESSION_TIMEOUT_MS + 5000))
     // Room for two workers to start (seconds each on a loaded machine) and two rebalances under load.
     if (this.name === 'rebalance') return Math.max(DURATION_MS, args.quick ? 25_000 : 45_000)
     // A broker takes 10-20 s to start again on a loaded machine; the load goes on after it is back.
@@ -438,15 +443,16 @@ function describeReadiness(run: Run, transitions: {at: number; status: number}[]
 // The scenarios' faults
 // ---------------------------------------------------------------------------------------------
 
-/** Fault moments spread at random over the run, never in its first or last second. */
-function moments(count: number): number[] {
-  return Array.from({length: count}, () => 1000 + Math.random() * (DURATION_MS - 2000)).sort((a, b) => a - b)
+/** Fault moments at random over the run, one in each equal share of it, never in its first or last second. */
+function moments(count: number, durationMs: number): number[] {
+  const share = (durationMs - 2000) / count
+  return Array.from({length: count}, (_, i) => 1000 + i * share + Math.random() * share * 0.5)
 }
 
 const FAULTS: Record<ScenarioName, (run: Run) => Promise<void>> = {
   async 'worker-sigkill'(run) {
     const [pipeline] = run.stage.pipelines as [Pipeline]
-    for (const at of moments(KILLS)) {
+    for (const at of moments(KILLS, run.durationMs)) {
       await run.at(at)
       const [worker] = run.live(pipeline)
       if (!worker) continue
@@ -461,7 +467,7 @@ const FAULTS: Record<ScenarioName, (run: Run) => Promise<void>> = {
 
   async 'worker-sigterm'(run) {
     const [pipeline] = run.stage.pipelines as [Pipeline]
-    for (const at of moments(2)) {
+    for (const at of moments(2, run.durationMs)) {
       await run.at(at)
       const [worker] = run.live(pipeline)
       if (!worker) continue
@@ -724,6 +730,13 @@ async function runScenario(name: ScenarioName): Promise<ScenarioResult> {
     const recoveryMs: (number | null)[] = []
     const pausesMs: number[] = []
     for (const fault of run.faults) {
+      if (fault.at >= loadEnded) {
+        // Nothing flowed any more: no pause to measure.
+        recoveryMs.push(null)
+        pausesMs.push(0)
+        run.notes.push(`${fault.label}: after the load ended, not measured`)
+        continue
+      }
       let pause = 0
       let recovery: number | null = 0
       for (const sampler of run.samplers.values()) {
@@ -891,6 +904,7 @@ function markdown(results: ScenarioResult[], date: string): string {
     '|---|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---|',
   ]
   for (const r of results) {
+    if (r.sinks.length === 0) lines.push(`| ${r.scenario} | **did not finish** (see below) | | | | | | | | | | | |`)
     for (const [i, s] of r.sinks.entries()) {
       const first = i === 0
       lines.push(
@@ -912,12 +926,37 @@ function markdown(results: ScenarioResult[], date: string): string {
     '',
   )
   for (const r of results) {
-    lines.push(`- **${r.scenario}**: ${r.faults.join('; ')}.`)
+    lines.push(`- **${r.scenario}**: ${r.faults.join('; ') || 'no fault recorded'}.`)
     for (const note of r.notes) lines.push(`  - ${note}`)
     for (const problem of r.problems) lines.push(`  - **problem**: ${problem}`)
   }
   lines.push('')
   return lines.join('\n')
+}
+
+function unfinished(name: ScenarioName, message: string): ScenarioResult {
+  return {
+    scenario: name,
+    faults: [],
+    produced: 0,
+    acknowledged: 0,
+    poison: 0,
+    stored: 0,
+    deadLetters: 0,
+    lost: 0,
+    duplicated: 0,
+    integrityOk: false,
+    recoveryMs: [],
+    pausesMs: [],
+    typicalCommitGapMs: null,
+    producerStallMs: 0,
+    workerExits: [],
+    notes: [],
+    problems: [`did not finish: ${message}`],
+    sinks: [],
+    load: [loadAverage()[0]!, loadAverage()[0]!],
+    durationMs: 0,
+  }
 }
 
 function failures(r: ScenarioResult): string[] {
@@ -934,7 +973,16 @@ function failures(r: ScenarioResult): string[] {
 
 async function main(): Promise<void> {
   const results: ScenarioResult[] = []
-  for (const name of chosen) results.push(await runScenario(name))
+  for (const name of chosen) {
+    try {
+      results.push(await runScenario(name))
+    } catch (error) {
+      // A scenario that could not finish (a load test that died, say) is a result too.
+      const message = (error as Error).message.split('\n').filter((l) => l.trim() !== '' && !/^\d+\.\ds: /.test(l)).slice(0, 3).join(' ')
+      log(`${name}: did not finish: ${message}`)
+      results.push(unfinished(name, message))
+    }
+  }
   const date = new Date().toISOString().slice(0, 10)
   mkdirSync(args.out!, {recursive: true})
   const settings = {rate: RATE, durationMs: DURATION_MS, outageMs: OUTAGE_MS, outageRunMs: OUTAGE_RUN_MS, poison: POISON, quick: args.quick}
