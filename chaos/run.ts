@@ -317,9 +317,10 @@ class Run {
     if (this.name === 'redis-stop' || this.name === 'bigquery-stop') return OUTAGE_RUN_MS
     // Each kill waits for the restarted worker to rejoin, which takes the session timeout (the
     // killed member stays in the group until then): room for every kill inside the load.
-    if (this.name === 'worker-sigkill') return Math.max(DURATION_MS, KILLS * (SESSION_TIMEOUT_MS + 5000))
+    // (--quick keeps its 10 s: a kill that comes after the load is still checked, only not timed.)
+    if (this.name === 'worker-sigkill' && !args.quick) return Math.max(DURATION_MS, KILLS * (SESSION_TIMEOUT_MS + 5000))
     // Room for two workers to start (seconds each on a loaded machine) and two rebalances under load.
-    if (this.name === 'rebalance') return Math.max(DURATION_MS, args.quick ? 25_000 : 45_000)
+    if (this.name === 'rebalance') return Math.max(DURATION_MS, args.quick ? 20_000 : 45_000)
     // A broker takes 10-20 s to start again on a loaded machine; the load goes on after it is back.
     if (this.name === 'broker-kill') return Math.max(DURATION_MS, args.quick ? 30_000 : 60_000)
     return DURATION_MS
