@@ -700,7 +700,8 @@ async function runScenario(name: ScenarioName): Promise<ScenarioResult> {
     log(`${name}: load done, workers stopped ${((Date.now() - loadEnded) / 1000).toFixed(1)} s later; draining`)
     const drains = await Promise.all(
       stage.pipelines.map(async (p) => {
-        const drain = kpipe(['worker', p.kind, '--topic', p.topic, '--group', p.group, '--metrics-port', '0', '--stop-when-caught-up', '--json'], env)
+        // --from-beginning: on a loaded machine every worker may have been killed before its first commit.
+        const drain = kpipe(['worker', p.kind, '--topic', p.topic, '--group', p.group, '--from-beginning', '--metrics-port', '0', '--stop-when-caught-up', '--json'], env)
         // A drain that never catches up is a finding, not a hang of the whole run.
         const stuck = setTimeout(() => {
           run.problems.push(`the draining ${p.kind} worker had not caught up after ${DRAIN_LIMIT_MS / 1000} s: ${lastErrorLine(drain.stderr())}`)
