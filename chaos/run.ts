@@ -627,11 +627,13 @@ async function createTopics(stage: Stage): Promise<void> {
       {topic: p.topic, numPartitions: p.partitions, replicationFactor: rf, configEntries},
       {topic: `${p.topic}.dlq`, numPartitions: 1, replicationFactor: rf, configEntries},
     ])
-    await admin.createTopics({waitForLeaders: false, topics})
-    // Leaders asked for until every partition has one: kafkajs' own wait fails outright when a
-    // fresh cluster's brokers do not know the topic yet (UNKNOWN_TOPIC_OR_PARTITION).
+    // Leaders asked for until every partition has one: on a fresh cluster kafkajs may fail the
+    // create itself (UNKNOWN_TOPIC_OR_PARTITION from a broker that does not know the topic yet).
+    const create = () => admin.createTopics({waitForLeaders: false, topics}).catch((error: unknown) => log(`createTopics: ${(error as Error).message}; asking again`))
+    await create()
     const deadline = Date.now() + 120_000
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
+      if (attempt % 20 === 0) await create()
       const led = await admin
         .fetchTopicMetadata({topics: topics.map((t) => t.topic)})
         .then(({topics: found}) => found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))

@@ -28,9 +28,12 @@ describe('kpipe load-test across a broker kill', () => {
     const admin = kafka.admin()
     await admin.connect()
     try {
-      await admin.createTopics({topics: [{topic, numPartitions: 6, replicationFactor: 3, configEntries: [{name: 'min.insync.replicas', value: '2'}]}]})
-      // A fresh cluster may not know the topic on every broker yet: asked until each partition has a leader.
+      // A fresh cluster may not know the topic on every broker yet (kafkajs then fails the create
+      // with UNKNOWN_TOPIC_OR_PARTITION though the topic is made): asked until each partition has a leader.
+      const create = () => admin.createTopics({topics: [{topic, numPartitions: 6, replicationFactor: 3, configEntries: [{name: 'min.insync.replicas', value: '2'}]}]}).catch(() => false)
+      await create()
       for (let i = 0; i < 240; i++) {
+        if (i % 20 === 19) await create()
         const led = await admin
           .fetchTopicMetadata({topics: [topic]})
           .then(({topics}) => topics[0]!.partitions.length === 6 && topics[0]!.partitions.every((p) => p.leader >= 0))
