@@ -42,6 +42,8 @@ export interface PrivateKafkaCluster {
   nodes: KafkaNode[]
   /** SIGTERM (a controlled shutdown) and wait for the process to exit. */
   stop(id: number): Promise<void>
+  /** SIGKILL (a crash: no controlled shutdown, no leadership handed over) and wait for the exit. */
+  kill(id: number): Promise<void>
   /** Start a stopped node again with its data; resolves once it logs "Kafka Server started". */
   start(id: number): Promise<void>
   /** Stop every node and delete the data. Safe to call twice, and after a failed start. */
@@ -155,6 +157,16 @@ async function launchCluster(options: PrivateKafkaOptions): Promise<PrivateKafka
     rmSync(path.join(nodeDir(id), 'kafka.pid'), {force: true})
   }
 
+  const kill = async (id: number) => {
+    const running = children.get(id)
+    if (!running) return
+    // bash exec'd java, so the child's pid is the JVM's.
+    running.child.kill('SIGKILL')
+    await running.exited
+    children.delete(id)
+    rmSync(path.join(nodeDir(id), 'kafka.pid'), {force: true})
+  }
+
   const start = async (id: number) => {
     if (children.has(id)) return
     const log = path.join(nodeDir(id), 'kafka.log')
@@ -197,5 +209,5 @@ async function launchCluster(options: PrivateKafkaOptions): Promise<PrivateKafka
     await dispose()
     throw error
   }
-  return {brokers: nodes.map((n) => `localhost:${n.port}`).join(','), nodes, stop: (id) => stop(id), start, dispose}
+  return {brokers: nodes.map((n) => `localhost:${n.port}`).join(','), nodes, stop: (id) => stop(id), kill, start, dispose}
 }

@@ -14,7 +14,7 @@ import type {KpipeConfig} from '../config.js'
 import {settlesWithin, sleepUnlessAborted} from '../deadline.js'
 import {kafkaDependencyError} from '../error-classify.js'
 import {DependencyError, KpipeError} from '../errors.js'
-import {COMMAND_RETRY, createKafka} from '../kafka/client.js'
+import {COMMAND_RETRY, WORKER_RETRY, createKafka} from '../kafka/client.js'
 import {registerCompressionCodecs} from '../workers/codecs.js'
 import {LatencyRecorder} from './latency.js'
 import {LoadEvents, type LoadEventsOptions} from './load-events.js'
@@ -90,7 +90,11 @@ export class ProducerLoop {
   /** A connected producer, ready to start; Kafka failures classified (exit 3). */
   static async connect(options: ProducerLoopOptions): Promise<ProducerLoop> {
     registerCompressionCodecs()
-    const kafka = createKafka(options.kafka, {retry: COMMAND_RETRY, debug: options.debug})
+    // The client's retries ride out a broker restart, as the workers' do: kafkajs reconnects and
+    // refreshes metadata inside a failed send with the client's retrier, and COMMAND_RETRY's two
+    // tries gave up (exit 3) while a killed leader's partitions moved. Kafka was reachable a moment
+    // ago (runLoadTest checked the topic), so this does not slow the "unreachable" exit.
+    const kafka = createKafka(options.kafka, {retry: WORKER_RETRY, debug: options.debug})
     const producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: options.maxInFlight,

@@ -42,6 +42,14 @@ export function createPgPool(postgres: KpipeConfig['postgres'], options: PgPoolO
     keepAlive: true,
   })
   pool.on('error', (error) => options.onIdleError?.(error))
+  // pg-pool listens for a client's errors only while it is idle in the pool. One checked out
+  // (pool.connect()) whose server ends it between two queries — a restart or `pg_ctl stop -m
+  // fast` sends FATAL 57P01 to every backend — would emit an 'error' nobody hears, which ends the
+  // process. The client is unusable afterwards: its next query fails, the caller's retry
+  // releases it and the pool replaces it.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined)
+  })
   return pool
 }
 
