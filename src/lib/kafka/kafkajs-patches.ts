@@ -1,8 +1,11 @@
 /**
- * Two CPU fixes for kafkajs' producer, loaded in place of its own modules before kafkajs is first
- * required. kafkajs 2.2.4 (2023) is its last release and its fix for the first is an open pull
- * request upstream (tulios/kafkajs#1576), so they cannot come from an upgrade:
+ * Fixes for kafkajs' producer, loaded in place of its own modules before kafkajs is first
+ * required. kafkajs 2.2.4 (2023) is its last release and the fixes upstream are open pull requests
+ * (tulios/kafkajs#1576, #1798), so they cannot come from an upgrade:
  *
+ * - `producer/sendMessages.js` can resolve a send() whose records for one partition were never
+ *   written, when that partition's leader died during it: acknowledged records lost (see
+ *   kafkajs-send-messages.ts, which replaces it);
  * - `producer/groupMessagesPerPartition.js` copies a partition's array for every message it adds
  *   (`[...current, message]`): O(n²) in the messages per partition of one send, 12% of
  *   `kpipe load-test`'s CPU at 2,000-record batches. Ours appends: O(n), same result.
@@ -13,32 +16,19 @@
  *
  * Each replacement is installed in the CommonJS module cache under the file name kafkajs requires,
  * so kafkajs' modules get it from their own `require`. It is applied only to the kafkajs version it
- * was written against, and only before kafkajs is loaded; otherwise nothing changes (kafkajs' own
- * code is correct, only slower). bin/run.js and the load test's producer threads call it first.
+ * was written against, and only before kafkajs is loaded; otherwise nothing changes. bin/run.js
+ * and the load test's producer threads call it first, so every command and worker has it.
  */
 import {createRequire, Module} from 'node:module'
 import path from 'node:path'
 
+import {groupMessagesPerPartition} from './kafkajs-grouping.js'
+import {sendMessagesFactory} from './kafkajs-send-messages.js'
+
 const require = createRequire(import.meta.url)
 const PATCHED_VERSION = '2.2.4'
 
-interface Grouping {
-  topic: string
-  partitionMetadata: unknown[]
-  messages: unknown[]
-  partitioner: (args: {topic: string; partitionMetadata: unknown[]; message: unknown}) => number
-}
-
-/** kafkajs' groupMessagesPerPartition, linear: the messages of each partition, in send order. */
-export function groupMessagesPerPartition({topic, partitionMetadata, messages, partitioner}: Grouping): Record<number, unknown[]> {
-  if (partitionMetadata.length === 0) return {}
-  const result: Record<number, unknown[]> = {}
-  for (const message of messages) {
-    const partition = partitioner({topic, partitionMetadata, message})
-    ;(result[partition] ??= []).push(message)
-  }
-  return result
-}
+export {groupMessagesPerPartition} from './kafkajs-grouping.js'
 
 function nativeCrc32c(): ((buffer: Buffer) => number) | undefined {
   try {
@@ -65,7 +55,10 @@ export function applyKafkajsPatches(): string[] {
   }
   // Too late once kafkajs is loaded: its modules hold their own functions already.
   if (require.cache[path.join(root, 'index.js')] !== undefined) return applied
-  const replacements: [string, unknown][] = [['src/producer/groupMessagesPerPartition.js', groupMessagesPerPartition]]
+  const replacements: [string, unknown][] = [
+    ['src/producer/groupMessagesPerPartition.js', groupMessagesPerPartition],
+    ['src/producer/sendMessages.js', sendMessagesFactory(path.join(root, 'index.js'))],
+  ]
   const crc = nativeCrc32c()
   if (crc !== undefined) replacements.push(['src/protocol/recordBatch/crc32C/index.js', crc])
   for (const [relative, exports] of replacements) {
