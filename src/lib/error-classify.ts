@@ -231,6 +231,15 @@ function kafkaRefusal(type: string, message: string, cause: unknown): KpipeError
   if (type === 'UNKNOWN_TOPIC_OR_PARTITION') {
     return new ConfigError(`Kafka has no such topic or partition (${reason}).`, {hint: 'Create the topic with `kpipe topics apply` or `kpipe topic create`.', cause})
   }
+  if (type === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || type === 'UNKNOWN_PRODUCER_ID' || type === 'INVALID_PRODUCER_EPOCH') {
+    // kafkajs' idempotent producer does not reset its sequence numbers when a leader dies with
+    // batches in flight, as Java's does; the broker then refuses what follows. Not a kpipe bug:
+    // a cluster event the producer cannot recover from by itself.
+    return new DependencyError('kafka', `Kafka refused the idempotent producer's next batch after a leader change (${reason}).`, {
+      hint: 'What was acknowledged before it is written; run the command again.',
+      cause,
+    })
+  }
   if (type === 'UNSUPPORTED_VERSION') {
     return new DependencyError('kafka', `The Kafka broker does not accept a protocol version kpipe speaks (${reason}).`, {
       hint: 'kpipe supports Apache Kafka 3.x and 4.x brokers.',

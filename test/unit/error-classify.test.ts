@@ -198,6 +198,8 @@ describe('classifyError: operator mistakes are not bugs', () => {
     ['POLICY_VIOLATION', 2, /refused the request/],
     ['LEADER_NOT_AVAILABLE', 3, /partition without a leader/],
     ['NOT_LEADER_OR_FOLLOWER', 3, /partition without a leader/],
+    ['OUT_OF_ORDER_SEQUENCE_NUMBER', 3, /idempotent producer's next batch after a leader change/],
+    ['UNKNOWN_PRODUCER_ID', 3, /idempotent producer's next batch after a leader change/],
   ])('a broker refusing with %s (wrapped as kafkajs does) is exit %i', (type, exitCode, message) => {
     const protocol = Object.assign(new Error('The broker says no'), {name: 'KafkaJSProtocolError', type, retriable: false})
     const wrapped = kafkaError('KafkaJSNonRetriableError', 'The broker says no', protocol)
