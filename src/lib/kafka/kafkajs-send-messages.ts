@@ -15,7 +15,13 @@
  * - a failed attempt waits for its other requests to settle before the retry, so a request still
  *   in flight cannot be sent twice;
  * - a partition with no leader in the metadata fails the attempt (retried after a metadata
- *   refresh) where kafkajs' findLeaderForPartitions would skip it silently.
+ *   refresh) where kafkajs' findLeaderForPartitions would skip it silently;
+ * - an idempotent producer's sends hold their partitions, through their retries, until they
+ *   end. kafkajs takes a lock per broker only, so during a leader change a second send could take
+ *   the next sequence numbers of a partition and reach its new leader while the first was still
+ *   in flight to the old one: the new leader refused it (OUT_OF_ORDER_SEQUENCE_NUMBER), and the
+ *   first's retry then reused numbers the second had taken. The number of a batch is now always
+ *   the one after the batch acknowledged before it.
  * Everything else — the idempotent producer's sequence numbers, transactions, the broker locks,
  * the retry and metadata handling of failures — is kafkajs' own, in the same order.
  */
@@ -34,27 +40,31 @@ export function sendMessagesFactory(kafkajsIndex: string): (deps: Any) => (reque
   const responseSerializer = kafkajs('./src/producer/responseSerializer')
   const done = (topic: string, partition: number | string) => `${topic}\u0000${Number(partition)}`
 
-  return ({logger, cluster, partitioner, eosManager, retrier}: Any) =>
-    async ({acks, timeout, compression, topicMessages}: Any): Promise<Any[]> => {
+  return ({logger, cluster, partitioner, eosManager, retrier}: Any) => {
+    const partitionLocks = new PartitionLocks()
+    return async ({acks, timeout, compression, topicMessages}: Any): Promise<Any[]> => {
       // topic → partition → its records: fixed once made.
       const grouped = new Map<string, Record<number, unknown[]>>()
       // topic + partition → the answer for it (null under acks=0, which has none).
       const acknowledged = new Map<string, Any>()
+      let unlock: (() => void) | undefined
 
       const attempt = async (): Promise<void> => {
         await cluster.refreshMetadataIfNecessary()
-        const perBroker = new Map<Any, {topic: string; partitions: number[]; messagesPerPartition: Record<number, unknown[]>}[]>()
         for (const {topic, messages} of topicMessages as {topic: string; messages: unknown[]}[]) {
-          let messagesPerPartition = grouped.get(topic)
-          if (messagesPerPartition === undefined) {
-            const partitionMetadata = cluster.findTopicPartitionMetadata(topic)
-            if (partitionMetadata.length === 0) {
-              logger.debug('Producing to topic without metadata', {topic, targetTopics: [...cluster.targetTopics]})
-              throw new KafkaJSMetadataNotLoaded('Producing to topic without metadata')
-            }
-            messagesPerPartition = groupMessagesPerPartition({topic, partitionMetadata, messages, partitioner})
-            grouped.set(topic, messagesPerPartition)
+          if (grouped.has(topic)) continue
+          const partitionMetadata = cluster.findTopicPartitionMetadata(topic)
+          if (partitionMetadata.length === 0) {
+            logger.debug('Producing to topic without metadata', {topic, targetTopics: [...cluster.targetTopics]})
+            throw new KafkaJSMetadataNotLoaded('Producing to topic without metadata')
           }
+          grouped.set(topic, groupMessagesPerPartition({topic, partitionMetadata, messages, partitioner}))
+        }
+        if (unlock === undefined && eosManager.isInitialized()) {
+          unlock = await partitionLocks.acquire([...grouped].flatMap(([topic, perPartition]) => Object.keys(perPartition).map((p) => done(topic, p))))
+        }
+        const perBroker = new Map<Any, {topic: string; partitions: number[]; messagesPerPartition: Record<number, unknown[]>}[]>()
+        for (const [topic, messagesPerPartition] of grouped) {
           const pending = Object.keys(messagesPerPartition).filter((p) => !acknowledged.has(done(topic, p)))
           if (pending.length === 0) continue
           const partitionsPerLeader: Record<string, number[]> = cluster.findLeaderForPartitions(topic, pending)
@@ -111,36 +121,65 @@ export function sendMessagesFactory(kafkajsIndex: string): (deps: Any) => (reque
         if (failed) throw failed.reason
       }
 
-      return retrier(async (bail: (error: unknown) => void, retryCount: number, retryTime: number) => {
-        await cluster.addMultipleTargetTopics((topicMessages as {topic: string}[]).map(({topic}) => topic))
-        try {
-          await attempt()
-          return [...acknowledged.values()].filter((entry) => entry !== null)
-        } catch (error: Any) {
-          if (error.name === 'KafkaJSConnectionClosedError') cluster.removeBroker({host: error.host, port: error.port})
-          if (!cluster.isConnected()) {
-            logger.debug(`Cluster has disconnected, reconnecting: ${error.message}`, {retryCount, retryTime})
-            await cluster.connect()
-            await cluster.refreshMetadata()
-            throw error
+      try {
+        return await retrier(async (bail: (error: unknown) => void, retryCount: number, retryTime: number) => {
+          await cluster.addMultipleTargetTopics((topicMessages as {topic: string}[]).map(({topic}) => topic))
+          try {
+            await attempt()
+            return [...acknowledged.values()].filter((entry) => entry !== null)
+          } catch (error: Any) {
+            if (error.name === 'KafkaJSConnectionClosedError') cluster.removeBroker({host: error.host, port: error.port})
+            if (!cluster.isConnected()) {
+              logger.debug(`Cluster has disconnected, reconnecting: ${error.message}`, {retryCount, retryTime})
+              await cluster.connect()
+              await cluster.refreshMetadata()
+              throw error
+            }
+            // Stale metadata (a leader moved, partitions were added): refresh, then retry.
+            if (
+              staleMetadata(error) ||
+              error.name === 'KafkaJSMetadataNotLoaded' ||
+              error.name === 'KafkaJSConnectionError' ||
+              error.name === 'KafkaJSConnectionClosedError' ||
+              (error.name === 'KafkaJSProtocolError' && error.retriable)
+            ) {
+              logger.error(`Failed to send messages: ${error.message}`, {retryCount, retryTime})
+              await cluster.refreshMetadata()
+              throw error
+            }
+            logger.error(`${error.message}`, {retryCount, retryTime})
+            if (error.retriable) throw error
+            bail(error)
+            return []
           }
-          // Stale metadata (a leader moved, partitions were added): refresh, then retry.
-          if (
-            staleMetadata(error) ||
-            error.name === 'KafkaJSMetadataNotLoaded' ||
-            error.name === 'KafkaJSConnectionError' ||
-            error.name === 'KafkaJSConnectionClosedError' ||
-            (error.name === 'KafkaJSProtocolError' && error.retriable)
-          ) {
-            logger.error(`Failed to send messages: ${error.message}`, {retryCount, retryTime})
-            await cluster.refreshMetadata()
-            throw error
-          }
-          logger.error(`${error.message}`, {retryCount, retryTime})
-          if (error.retriable) throw error
-          bail(error)
-          return []
-        }
+        })
+      } finally {
+        unlock?.()
+      }
+    }
+  }
+}
+
+/** First come, first served locks on partitions; a holder of several took them in one order. */
+class PartitionLocks {
+  private readonly tails = new Map<string, Promise<void>>()
+
+  async acquire(keys: string[]): Promise<() => void> {
+    const releases: (() => void)[] = []
+    for (const key of [...new Set(keys)].sort()) {
+      const previous = this.tails.get(key) ?? Promise.resolve()
+      let release!: () => void
+      const held = new Promise<void>((resolve) => (release = resolve))
+      const tail = previous.then(() => held)
+      this.tails.set(key, tail)
+      await previous
+      releases.push(() => {
+        release()
+        if (this.tails.get(key) === tail) this.tails.delete(key)
       })
     }
+    return () => {
+      for (const release of releases) release()
+    }
+  }
 }
