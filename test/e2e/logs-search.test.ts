@@ -48,6 +48,29 @@ const jsonLines = (result: CliResult) => {
 }
 const jsonMessages = (result: CliResult) => jsonLines(result).map((r) => r.message)
 
+/** `kpipe logs search --follow --json ARGS` as a child process, with what it printed so far. */
+function follow(args: string[]) {
+  const child = spawn(process.execPath, [binRun, 'logs', 'search', '--follow', '--json', ...args], {
+    cwd: repoRoot,
+    env: {...process.env, ...env},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const out = {stdout: '', stderr: ''}
+  child.stdout.on('data', (chunk: Buffer) => (out.stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (out.stderr += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const shown = () => out.stdout.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as {message: string}).message)
+  /** Waits until `done()` holds; fails naming `what` if the command exits or 30 s pass first. */
+  const until = async (what: string, done: () => boolean) => {
+    const deadline = Date.now() + 30_000
+    while (!done()) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${what} never came; stdout:\n${out.stdout}\nstderr:\n${out.stderr}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  return {child, out, exited, shown, until}
+}
+
 beforeAll(async () => {
   const migrated = await runCli(['db', 'migrate'], {env})
   expect(migrated.code, migrated.stderr).toBe(0)
@@ -165,24 +188,8 @@ describe('kpipe logs search', () => {
   it('--follow prints the newest lines, then a line stored after it started exactly once, and exits 0 on SIGINT', async () => {
     const service = svc('follow')
     await writer.write([row({service, message: 'before start', tsMs: NOW - 5000})])
-    const child = spawn(process.execPath, [binRun, 'logs', 'search', '--service', service, '--follow', '--interval', '100ms', '--json'], {
-      cwd: repoRoot,
-      env: {...process.env, ...env},
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    const shown = () => stdout.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as {message: string}).message)
-    const until = async (message: string) => {
-      const deadline = Date.now() + 30_000
-      while (!shown().includes(message)) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`"${message}" not printed; stdout:\n${stdout}\nstderr:\n${stderr}`)
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
-    }
+    const {child, out, exited, shown, until: waitFor} = follow(['--service', service, '--interval', '100ms'])
+    const until = (message: string) => waitFor(`"${message}"`, () => shown().includes(message))
     try {
       await until('before start')
       await writer.write([row({service, message: 'after start', tsMs: NOW - 1000})])
@@ -196,7 +203,7 @@ describe('kpipe logs search', () => {
     } finally {
       child.kill('SIGINT')
     }
-    expect(await exited, stderr).toBe(0)
+    expect(await exited, out.stderr).toBe(0)
     expect(shown()).toEqual(['before start', 'after start', 'late arrival', 'sentinel'])
   })
 
@@ -204,33 +211,16 @@ describe('kpipe logs search', () => {
     const service = svc('follow-outage')
     const proxy = await tcpProxy(url)
     await writer.write([row({service, message: 'before the outage', tsMs: NOW - 5000})])
-    const child = spawn(process.execPath, [binRun, 'logs', 'search', '--service', service, '--follow', '--interval', '200ms', '--json', '--pg-url', proxy.url], {
-      cwd: repoRoot,
-      env: {...process.env, ...env},
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    const shown = () => stdout.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as {message: string}).message)
-    const until = async (what: string, done: () => boolean) => {
-      const deadline = Date.now() + 30_000
-      while (!done()) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${what} never came; stdout:\n${stdout}\nstderr:\n${stderr}`)
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
-    }
+    const {child, out, exited, shown, until} = follow(['--service', service, '--interval', '200ms', '--pg-url', proxy.url])
     try {
       await until('the first line', () => shown().includes('before the outage'))
       proxy.cut()
-      await until('the outage note', () => /still following/.test(stderr))
+      await until('the outage note', () => /still following/.test(out.stderr))
       // Stored while kpipe cannot reach PostgreSQL (straight to the server, not through the proxy).
       await writer.write([row({service, message: 'during the outage', tsMs: NOW - 4000})])
       await new Promise((resolve) => setTimeout(resolve, 1000)) // a few more failed polls
       proxy.heal()
-      await until('the recovery note', () => /PostgreSQL answers again; following\./.test(stderr))
+      await until('the recovery note', () => /PostgreSQL answers again; following\./.test(out.stderr))
       await until('the line stored meanwhile', () => shown().includes('during the outage'))
       await writer.write([row({service, message: 'sentinel', tsMs: NOW})])
       await until('the sentinel', () => shown().includes('sentinel'))
@@ -238,10 +228,10 @@ describe('kpipe logs search', () => {
       child.kill('SIGINT')
       await proxy.dispose()
     }
-    expect(await exited, stderr).toBe(0)
+    expect(await exited, out.stderr).toBe(0)
     expect(shown()).toEqual(['before the outage', 'during the outage', 'sentinel'])
     // One sentence on stderr for the whole outage (also under --json: stdout stays the lines).
-    expect(stderr.match(/still following/g)).toHaveLength(1)
-    expect(stderr).toMatch(/^PostgreSQL .*; still following, trying again every 200ms\.$/m)
+    expect(out.stderr.match(/still following/g)).toHaveLength(1)
+    expect(out.stderr).toMatch(/^PostgreSQL .*; still following, trying again every 200ms\.$/m)
   })
 })
