@@ -491,6 +491,23 @@ function isDefined<T>(value: T | undefined): value is T {
   return value !== undefined
 }
 
+/** Node's TLS verification failures (tls.connect's error codes). */
+const TLS_CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+])
+
+/** A server certificate Node did not trust, anywhere in the error's causes, as its message. */
+export function tlsCertificateProblem(error: unknown): string | undefined {
+  const found = causeChain(error).find((e) => TLS_CERT_CODES.has(e.code ?? ''))
+  return found ? (found.message ?? found.code!).replace(/; if the root CA is installed locally.*$/, '') : undefined
+}
+
 function causeChain(error: unknown): ErrorLike[] {
   const chain: ErrorLike[] = []
   const queue: unknown[] = [error]

@@ -9,7 +9,7 @@ import pg from 'pg'
 
 import type {KpipeConfig} from '../config.js'
 import {redactUrl} from '../config.js'
-import {postgresDependencyError} from '../error-classify.js'
+import {postgresDependencyError, tlsCertificateProblem} from '../error-classify.js'
 import {ConfigError, DependencyError, KpipeError} from '../errors.js'
 
 export interface PgPoolOptions {
@@ -123,24 +123,6 @@ export function pgDependencyError(error: unknown, url: string): KpipeError | und
       hint: 'Enable TLS on the server, or remove sslmode from --pg-url / KPIPE_PG_URL if the network is trusted.',
       cause: error,
     })
-  }
-  return undefined
-}
-
-/** Node's TLS verification failures (tls.connect's error codes), as their message. */
-const TLS_CERT_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-])
-
-export function tlsCertificateProblem(error: unknown): string | undefined {
-  for (let e = error as {code?: string; message?: string; cause?: unknown} | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
-    if (TLS_CERT_CODES.has(e.code ?? '')) return (e.message ?? e.code!).replace(/; if the root CA is installed locally.*$/, '')
   }
   return undefined
 }

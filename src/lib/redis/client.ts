@@ -7,8 +7,8 @@ import {Redis, type RedisOptions} from 'ioredis'
 
 import type {KpipeConfig} from '../config.js'
 import {redactUrl} from '../config.js'
+import {tlsCertificateProblem} from '../error-classify.js'
 import {DependencyError} from '../errors.js'
-import {tlsCertificateProblem} from '../postgres/pool.js'
 
 export interface RedisClientOptions {
   /** Per-command timeout; a worker keeps it short. */
@@ -52,16 +52,10 @@ export async function connectRedis(client: Redis, url: string): Promise<void> {
 }
 
 /**
- * A refusal that waiting will not mend (a wrong password, an untrusted certificate), as
- * redisConnectError words it; undefined when Redis is merely unreachable.
+ * A refusal that waiting will not mend (a wrong password, an untrusted certificate), in one
+ * sentence; undefined when Redis is merely unreachable.
  */
 export function redisRefusal(error: unknown, url: string): DependencyError | undefined {
-  const message = (error as Error | undefined)?.message ?? String(error)
-  return /^(WRONGPASS|NOAUTH)/.test(message) || tlsCertificateProblem(error) ? redisConnectError(error, url) : undefined
-}
-
-/** Why a connection to Redis failed, in one sentence: a refused password, an untrusted certificate, or unreachable. */
-export function redisConnectError(error: unknown, url: string): DependencyError {
   const message = (error as Error | undefined)?.message ?? String(error)
   if (/^(WRONGPASS|NOAUTH)/.test(message)) {
     return new DependencyError('redis', `Redis at ${redactUrl(url)} refused authentication: ${message.replace(/\.$/, '')}.`, {
@@ -76,8 +70,16 @@ export function redisConnectError(error: unknown, url: string): DependencyError 
       cause: error,
     })
   }
-  return new DependencyError('redis', `Redis is unreachable at ${redactUrl(url)} (${message}).`, {
-    hint: 'Check --redis-url / KPIPE_REDIS_URL, or start the local stack with ./scripts/stack up.',
-    cause: error,
-  })
+  return undefined
+}
+
+/** Why a connection to Redis failed, in one sentence: a refused password, an untrusted certificate, or unreachable. */
+export function redisConnectError(error: unknown, url: string): DependencyError {
+  return (
+    redisRefusal(error, url) ??
+    new DependencyError('redis', `Redis is unreachable at ${redactUrl(url)} (${(error as Error | undefined)?.message ?? String(error)}).`, {
+      hint: 'Check --redis-url / KPIPE_REDIS_URL, or start the local stack with ./scripts/stack up.',
+      cause: error,
+    })
+  )
 }
