@@ -38,7 +38,7 @@ export function sendMessagesFactory(kafkajsIndex: string): (deps: Any) => (reque
   const {staleMetadata} = kafkajs('./src/protocol/error')
   const createTopicData = kafkajs('./src/producer/createTopicData')
   const responseSerializer = kafkajs('./src/producer/responseSerializer')
-  const done = (topic: string, partition: number | string) => `${topic}\u0000${Number(partition)}`
+  const partitionKey = (topic: string, partition: number | string) => `${topic}\u0000${Number(partition)}`
 
   return ({logger, cluster, partitioner, eosManager, retrier}: Any) => {
     const partitionLocks = new PartitionLocks()
@@ -48,10 +48,15 @@ export function sendMessagesFactory(kafkajsIndex: string): (deps: Any) => (reque
       // topic + partition → the answer for it (null under acks=0, which has none).
       const acknowledged = new Map<string, Any>()
       let unlock: (() => void) | undefined
+      // One entry per topic: kafkajs kept only the last of two entries naming the same topic.
+      const messagesPerTopic = new Map<string, unknown[]>()
+      for (const {topic, messages} of topicMessages as {topic: string; messages: unknown[]}[]) {
+        messagesPerTopic.set(topic, [...(messagesPerTopic.get(topic) ?? []), ...messages])
+      }
 
       const attempt = async (): Promise<void> => {
         await cluster.refreshMetadataIfNecessary()
-        for (const {topic, messages} of topicMessages as {topic: string; messages: unknown[]}[]) {
+        for (const [topic, messages] of messagesPerTopic) {
           if (grouped.has(topic)) continue
           const partitionMetadata = cluster.findTopicPartitionMetadata(topic)
           if (partitionMetadata.length === 0) {
@@ -61,11 +66,11 @@ export function sendMessagesFactory(kafkajsIndex: string): (deps: Any) => (reque
           grouped.set(topic, groupMessagesPerPartition({topic, partitionMetadata, messages, partitioner}))
         }
         if (unlock === undefined && eosManager.isInitialized()) {
-          unlock = await partitionLocks.acquire([...grouped].flatMap(([topic, perPartition]) => Object.keys(perPartition).map((p) => done(topic, p))))
+          unlock = await partitionLocks.acquire([...grouped].flatMap(([topic, perPartition]) => Object.keys(perPartition).map((p) => partitionKey(topic, p))))
         }
         const perBroker = new Map<Any, {topic: string; partitions: number[]; messagesPerPartition: Record<number, unknown[]>}[]>()
         for (const [topic, messagesPerPartition] of grouped) {
-          const pending = Object.keys(messagesPerPartition).filter((p) => !acknowledged.has(done(topic, p)))
+          const pending = Object.keys(messagesPerPartition).filter((p) => !acknowledged.has(partitionKey(topic, p)))
           if (pending.length === 0) continue
           const partitionsPerLeader: Record<string, number[]> = cluster.findLeaderForPartitions(topic, pending)
           const led = Object.entries(partitionsPerLeader).filter(([nodeId]) => Number(nodeId) >= 0)
@@ -108,9 +113,9 @@ export function sendMessagesFactory(kafkajsIndex: string): (deps: Any) => (reque
               throw error
             }
             if (acks !== 0) {
-              for (const entry of responseSerializer(response)) acknowledged.set(done(entry.topicName, entry.partition), entry)
+              for (const entry of responseSerializer(response)) acknowledged.set(partitionKey(entry.topicName, entry.partition), entry)
             } else {
-              for (const {topic, partitions} of topicData) for (const entry of partitions) acknowledged.set(done(topic, entry.partition), null)
+              for (const {topic, partitions} of topicData) for (const entry of partitions) acknowledged.set(partitionKey(topic, entry.partition), null)
             }
           } finally {
             await eosManager.releaseBrokerLock(broker)
@@ -123,7 +128,7 @@ export function sendMessagesFactory(kafkajsIndex: string): (deps: Any) => (reque
 
       try {
         return await retrier(async (bail: (error: unknown) => void, retryCount: number, retryTime: number) => {
-          await cluster.addMultipleTargetTopics((topicMessages as {topic: string}[]).map(({topic}) => topic))
+          await cluster.addMultipleTargetTopics([...messagesPerTopic.keys()])
           try {
             await attempt()
             return [...acknowledged.values()].filter((entry) => entry !== null)
