@@ -2,8 +2,9 @@
 // Runs the TypeScript sources directly (no build step), for development.
 import {execute} from '@oclif/core'
 
-import {applyKafkajsPatches} from '../src/lib/kafka/kafkajs-patches.ts'
+import {applyKafkajsPatches, quietKafkajsTimerWarning} from '../src/lib/kafka/kafkajs-patches.ts'
 
 applyKafkajsPatches()
+quietKafkajsTimerWarning()
 
 await execute({development: true, dir: import.meta.url})

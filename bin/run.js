@@ -14,24 +14,17 @@ process.stdout.on('error', (error) => {
   throw error
 })
 
-// Before anything loads kafkajs: linear grouping and a native CRC-32C in its producer (see the
-// module for why these two, and why in place).
-const {applyKafkajsPatches} = await import('../dist/lib/kafka/kafkajs-patches.js')
+// Before anything loads kafkajs: the fixes to its producer (acknowledgements kept per partition,
+// linear grouping, a native CRC-32C; see the module for why, and why in place), and its idle
+// timer's TimeoutNegativeWarning dropped.
+const {applyKafkajsPatches, quietKafkajsTimerWarning} = await import('../dist/lib/kafka/kafkajs-patches.js')
 applyKafkajsPatches()
+quietKafkajsTimerWarning()
 
 const {execute, settings} = await import('@oclif/core')
 // The built CLI runs its compiled code, whatever NODE_ENV says: with NODE_ENV=development or test
 // (common in a developer's shell) oclif would otherwise look for TypeScript sources next to dist/
 // and print "Could not find source … Defaulting to compiled source" before every command.
 settings.enableAutoTranspile = false
-
-// kafkajs 2.2.4 arms a timer with a negative delay when its request queue is idle, which
-// Node >= 23 reports as TimeoutNegativeWarning on every command; the timer then fires
-// after 1 ms, which is what kafkajs meant. Keep every other warning.
-process.removeAllListeners('warning')
-process.on('warning', (warning) => {
-  if (warning.name === 'TimeoutNegativeWarning') return
-  process.stderr.write(`${warning.name}: ${warning.message}\n`)
-})
 
 await execute({dir: import.meta.url})

@@ -72,3 +72,16 @@ export function applyKafkajsPatches(): string[] {
   }
   return applied
 }
+
+/**
+ * kafkajs 2.2.4 arms a timer with a negative delay when its request queue is idle, which Node >= 23
+ * reports as a TimeoutNegativeWarning on every command (and in every thread that produces); the
+ * timer then fires after 1 ms, which is what kafkajs meant. Drops that warning, keeps every other.
+ */
+export function quietKafkajsTimerWarning(): void {
+  process.removeAllListeners('warning')
+  process.on('warning', (warning) => {
+    if (warning.name === 'TimeoutNegativeWarning') return
+    process.stderr.write(`${warning.name}: ${warning.message}\n`)
+  })
+}
