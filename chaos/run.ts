@@ -16,7 +16,8 @@
  * the shared stack is never stopped. Writes chaos/results/<date>.json and .md. Exit 1 when
  * anything was lost, duplicated or misfiled, 2 on bad options.
  */
-import {mkdirSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeFileSync, writeSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -36,7 +37,7 @@ import {tcpProxy, type TcpProxy} from '../test/helpers/tcp-proxy.js'
 import {healthPort, kpipe, REPO, type Proc} from './lib/proc.js'
 import {CommitSampler, progressAcross, typicalGapMs} from './lib/progress.js'
 
-const SCENARIOS = ['worker-sigkill', 'worker-sigterm', 'broker-kill', 'pg-restart', 'redis-stop', 'bigquery-stop', 'rebalance', 'slow-pg'] as const
+const SCENARIOS = ['worker-sigkill', 'worker-sigterm', 'broker-kill', 'pg-restart', 'redis-stop', 'bigquery-stop', 'rebalance', 'slow-pg', 'pg-disk-full'] as const
 type ScenarioName = (typeof SCENARIOS)[number]
 const USAGE =
   'npx tsx chaos/run.ts [--scenarios a,b] [--duration 30s] [--rate 3000] [--kills 5] [--poison 0.01] [--outage 30s] [--session-timeout 30s] [--out DIR] [--quick]\n' +
@@ -120,6 +121,7 @@ interface Stage {
   postgres?: PrivatePostgres
   redis?: PrivateRedis
   proxy?: TcpProxy
+  disk?: SmallDisk
   dispose(): Promise<void>
 }
 
@@ -228,6 +230,83 @@ async function privateStoresStage(name: string): Promise<Stage> {
     postgres,
     redis,
     dispose: () => disposeAll(postgres, redis),
+  }
+}
+
+/**
+ * A file system of its own for pipeline.events, which the scenario fills: a tmpfs mounted for the
+ * run (it needs root, as staging a full disk safely does), owned by the PostgreSQL OS user, made
+ * a tablespace of the private cluster. Only the table and its indexes live there: the WAL and the
+ * catalogue stay on the cluster's own disk, so PostgreSQL refuses writes (SQLSTATE 53100,
+ * "could not extend file … No space left on device") instead of stopping.
+ */
+interface SmallDisk {
+  dir: string
+  /** Fills what is left with a file, to the last page. */
+  fill(): void
+  /** Deletes the file. */
+  free(): void
+  dispose(): Promise<void>
+}
+
+function smallDisk(sizeMiB: number): SmallDisk {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kpipe-chaos-disk-'))
+  const owner = process.getuid?.() === 0 ? `,uid=${execFileSync('id', ['-u', 'postgres'], {encoding: 'utf8'}).trim()},gid=${execFileSync('id', ['-g', 'postgres'], {encoding: 'utf8'}).trim()}` : ''
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=0700${owner}`, 'tmpfs', dir], {stdio: ['ignore', 'ignore', 'pipe']})
+  } catch (error) {
+    rmSync(dir, {recursive: true, force: true})
+    const why = String((error as {stderr?: Buffer}).stderr ?? (error as Error).message).trim()
+    throw new Error(`pg-disk-full needs to mount a tmpfs (root, or CAP_SYS_ADMIN) to stage a full disk safely: ${why}`, {cause: error})
+  }
+  const filler = path.join(dir, 'filler')
+  return {
+    dir,
+    fill() {
+      const fd = openSync(filler, 'w')
+      try {
+        // Large writes, then page-sized ones for the last pages: nothing is left to extend into.
+        for (const size of [1 << 20, 4096]) {
+          const chunk = Buffer.alloc(size, 1)
+          for (;;) {
+            try {
+              writeSync(fd, chunk)
+            } catch (error) {
+              if ((error as NodeJS.ErrnoException).code === 'ENOSPC') break
+              throw error
+            }
+          }
+        }
+      } finally {
+        closeSync(fd)
+      }
+    },
+    free() {
+      unlinkSync(filler)
+    },
+    async dispose() {
+      try {
+        execFileSync('umount', [dir], {stdio: 'ignore'})
+      } catch {
+        execFileSync('umount', ['-l', dir], {stdio: 'ignore'})
+      }
+      rmSync(dir, {recursive: true, force: true})
+    },
+  }
+}
+
+/** privateStoresStage with pipeline.events on a disk of its own (see SmallDisk). */
+async function diskFullStage(name: string): Promise<Stage> {
+  const disk = smallDisk(512)
+  try {
+    const stage = await privateStoresStage(name)
+    return {...stage, disk, dispose: async () => {
+      await stage.dispose()
+      await disk.dispose()
+    }}
+  } catch (error) {
+    await disk.dispose()
+    throw error
   }
 }
 
@@ -568,6 +647,8 @@ const FAULTS: Record<ScenarioName, (run: Run) => Promise<void>> = {
     run.notes.push(`the first worker's joins took ${joins.join(', ')} ms (kafkajs' own figure: join + sync)`)
   },
 
+  'pg-disk-full': pgDiskFull,
+
   async 'slow-pg'(run) {
     const hold = args.quick ? 4000 : 15_000
     const client = new pg.Client({connectionString: run.stage.env.pgUrl})
@@ -586,6 +667,30 @@ const FAULTS: Record<ScenarioName, (run: Run) => Promise<void>> = {
   },
 }
 
+async function pgDiskFull(run: Run): Promise<void> {
+  const [pipeline] = run.stage.pipelines as [Pipeline]
+  const disk = run.stage.disk!
+  const hold = args.quick ? 5000 : 15_000
+  const readiness = watchReadiness(run, pipeline)
+  try {
+    await run.at(DURATION_MS * 0.3)
+    disk.fill()
+    const full = Date.now()
+    await sleep(hold)
+    disk.free()
+    run.fault("pipeline.events' disk full (its tablespace's file system filled to the last page, then the filler deleted)", full, Date.now())
+    const deadline = Date.now() + 120_000
+    while (readiness.transitions.at(-1)?.status !== 200 && Date.now() < deadline) await sleep(250)
+  } finally {
+    readiness.stop()
+  }
+  run.notes.push(describeReadiness(run, readiness.transitions))
+  const refusals = run.live(pipeline).map((w) => (w.stderr().match(/No space left on device/g) ?? []).length).reduce((a, b) => a + b, 0)
+  run.notes.push(`PostgreSQL's "No space left on device" in the worker's log: ${refusals} time(s) (the first failure and every tenth retry are logged)`)
+  if (refusals === 0) run.problems.push('the worker never logged a write refused for lack of disk space: the fault did not reach it')
+  run.notes.push(run.exits.length === 0 ? 'the worker rode the full disk out (it retried; no exit)' : `the worker exited and was restarted: ${run.exits.join('; ')}`)
+}
+
 /** What a scenario prepares after its topics exist and before its workers start. */
 async function prepare(run: Run): Promise<void> {
   if (run.name === 'slow-pg') {
@@ -594,6 +699,18 @@ async function prepare(run: Run): Promise<void> {
     await client.connect()
     await client.query("ALTER DATABASE postgres SET lock_timeout = '2s'")
     await client.end()
+  }
+  if (run.name === 'pg-disk-full') {
+    const client = new pg.Client({connectionString: run.stage.env.pgUrl})
+    await client.connect()
+    try {
+      await client.query(`CREATE TABLESPACE chaos_small LOCATION '${run.stage.disk!.dir}'`)
+      await client.query('ALTER TABLE pipeline.events SET TABLESPACE chaos_small')
+      const {rows} = await client.query<{name: string}>("SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'pipeline' AND tablename = 'events'")
+      for (const {name} of rows) await client.query(`ALTER INDEX pipeline.${pg.escapeIdentifier(name)} SET TABLESPACE chaos_small`)
+    } finally {
+      await client.end()
+    }
   }
 }
 
@@ -612,6 +729,8 @@ async function stageFor(name: ScenarioName): Promise<Stage> {
       return privateStoresStage(name)
     case 'bigquery-stop':
       return bigqueryStage()
+    case 'pg-disk-full':
+      return diskFullStage(name)
     default:
       return sharedStage(name)
   }
@@ -683,7 +802,7 @@ async function runScenario(name: ScenarioName): Promise<ScenarioResult> {
       run.samplers.set(p, sampler)
     }
     log(`${name}: ${stage.pipelines.map((p) => `${p.kind} ${p.topic} ${p.rate}/s`).join(', ')} for ${run.durationMs / 1000} s with ${POISON * 100}% poison`)
-    await Promise.all(stage.pipelines.map((p) => run.startWorker(p, {serveHealth: name === 'pg-restart'}).waitFor(/joined consumer group/, 120_000)))
+    await Promise.all(stage.pipelines.map((p) => run.startWorker(p, {serveHealth: name === 'pg-restart' || name === 'pg-disk-full'}).waitFor(/joined consumer group/, 120_000)))
 
     // kafkajs' idempotent producer with several requests in flight fails with
     // OUT_OF_ORDER_SEQUENCE_NUMBER when a partition's leader dies (it rolls back the sequence of
@@ -726,7 +845,7 @@ async function runScenario(name: ScenarioName): Promise<ScenarioResult> {
       if (drains[0]?.projectionsStale) run.problems.push('the projections were still stale when the draining worker exited')
       await compareProjections(run)
     }
-    if (['pg-restart', 'slow-pg', 'bigquery-stop', 'broker-kill'].includes(name)) {
+    if (['pg-restart', 'slow-pg', 'pg-disk-full', 'bigquery-stop', 'broker-kill'].includes(name)) {
       run.notes.push(`sink write retries of the workers (their --json summaries): ${run.sinkRetries}`)
     }
 

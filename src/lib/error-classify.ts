@@ -301,6 +301,13 @@ function postgresError(error: unknown, fromPostgres = false): KpipeError | undef
         cause: error,
       })
     }
+    // 53100 disk_full, 53200 out_of_memory: the server is up but cannot take writes for now.
+    if (isServerError && (code === '53100' || code === '53200')) {
+      return new DependencyError('postgres', `PostgreSQL is out of ${code === '53100' ? 'disk space' : 'memory'}: ${err.message}.`, {
+        hint: code === '53100' ? "Free space on the database server's disk (or grow it); kpipe's workers retry until writes succeed again." : "Check the database server's memory settings and load.",
+        cause: error,
+      })
+    }
     if ((isServerError || fromPostgres) && PG_UNAVAILABLE.test(code)) {
       return new DependencyError('postgres', `PostgreSQL is unavailable (${err.message}).`, {
         hint: 'Check that the server is up and accepting connections (--pg-url / KPIPE_PG_URL).',

@@ -185,6 +185,14 @@ describe('classifyError: operator mistakes are not bugs', () => {
     expect(classifyError(pgServerError('53300', 'sorry, too many clients already')).exitCode).toBe(3)
   })
 
+  it('a full disk or exhausted memory on the server is exit 3, named as such', () => {
+    const disk = classifyError(pgServerError('53100', 'could not extend file "base/5/16390": No space left on device'))
+    expect(disk.exitCode).toBe(3)
+    expect(disk.message).toBe('PostgreSQL is out of disk space: could not extend file "base/5/16390": No space left on device.')
+    expect(disk.hint).toMatch(/Free space/)
+    expect(classifyError(pgServerError('53200', 'out of memory')).message).toBe('PostgreSQL is out of memory: out of memory.')
+  })
+
   it('a SQLSTATE-like code without a severity is not taken for a PostgreSQL error', () => {
     expect(classifyError(Object.assign(new Error('x'), {code: '42P01'})).exitCode).toBe(70)
   })

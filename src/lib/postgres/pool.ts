@@ -148,6 +148,8 @@ export async function withPgClient<T>(pool: pg.Pool, url: string, fn: (client: p
 }
 
 function isConnectionError(error: Error): boolean {
+  // A full disk or exhausted memory is the server's state, not this connection's.
+  if (['53100', '53200'].includes((error as {code?: string}).code ?? '')) return false
   return postgresDependencyError(error, {fromPostgres: true}) instanceof DependencyError || /Connection terminated|ECONNRESET|EPIPE/i.test(error.message)
 }
 
