@@ -972,10 +972,17 @@ cmd_status() {
 }
 
 cmd_env() {
-  local secure=0
+  local secure=0 user="" password=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --secure) secure=1; shift ;;
+      # One of the secure stack's least-privilege SCRAM users (kafka-acls.txt) instead of the admin.
+      --user)
+        [[ $# -ge 2 ]] || die "env: --user needs a name (one of the users in $STACK_D/kafka-acls.txt)"
+        user="$2"; secure=1; shift 2
+        password=$(awk -v u="$user" '$1 == "user" && $2 == u {print $3}' "$STACK_D/kafka-acls.txt")
+        [[ -n "$password" ]] || die "env: no user '$user' in $STACK_D/kafka-acls.txt (known: $(awk '$1 == "user" {printf "%s%s", sep, $2; sep=", "}' "$STACK_D/kafka-acls.txt"))"
+        ;;
       *) die "env: unknown option '$1'" ;;
     esac
   done
@@ -994,8 +1001,8 @@ cmd_env() {
     echo "export KPIPE_KAFKA_SSL=true"
     echo "export KPIPE_KAFKA_CA_FILE=$STACK_DIR/tls/ca.crt"
     echo "export KPIPE_KAFKA_SASL_MECHANISM=scram-sha-512"
-    echo "export KPIPE_KAFKA_USERNAME=$SCRAM_USER"
-    echo "export KPIPE_KAFKA_PASSWORD=$SCRAM_PASSWORD"
+    echo "export KPIPE_KAFKA_USERNAME=${user:-$SCRAM_USER}"
+    echo "export KPIPE_KAFKA_PASSWORD=${password:-$SCRAM_PASSWORD}"
   fi
 }
 

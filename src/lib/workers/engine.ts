@@ -67,7 +67,7 @@ export interface EngineOptions<T> {
   positionPollMs?: number
   /** Log context of a decoded record (e.g. eventId and correlationId). */
   describe?(value: T): Record<string, unknown>
-  /** Kafka's name for the worker's client (`User:<name>`), for a refusal's sentence. */
+  /** Kafka's name for the worker's client (`User:<name>`), for a refusal's sentence and the start line. */
   principal?: string
   /** How often /readyz asks the sink whether a write could succeed now (Sink.probe); 5 s. */
   readinessProbeMs?: number
@@ -238,7 +238,9 @@ export class WorkerEngine<T> {
         partitionsConsumedConcurrently: this.options.concurrency,
         eachBatch: (payload) => this.eachBatch(payload),
       })
-      logger.info({topic, group, batchSize: this.options.batchSize, concurrency: this.options.concurrency}, 'worker started')
+      // The principal Kafka knows the worker by (SASL), for whoever checks which identity runs where.
+      const {principal} = this.options
+      logger.info({topic, group, batchSize: this.options.batchSize, concurrency: this.options.concurrency, ...(principal ? {principal} : {})}, 'worker started')
       poller = this.startPositionPoll()
       prober = this.startReadinessProbe()
       await this.stopRequested
