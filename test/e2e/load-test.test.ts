@@ -69,6 +69,17 @@ describe('kpipe load-test', () => {
     expect(human.stdout).toMatch(/corrected \(intended → ack\)(\s+[\d.]+){6}/)
   })
 
+  it('prints a progress line per --report-interval, none for the milliseconds of acknowledgements after the last one', async () => {
+    const run = await runCli(['load-test', '--topic', paced, '--rate', '1000', '--duration', '2s', '--report-interval', '500ms', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const times = [...run.stderr.matchAll(/^([\d.]+)s(?: \(warm-up\))?: [\d,]+ records, /gm)].map((m) => Number(m[1]))
+    expect(times.length, run.stderr).toBeGreaterThanOrEqual(3)
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, run.stderr).toBeGreaterThanOrEqual(0.25)
+    // The JSON timeline still holds every record, those of the short last window too.
+    const result = json<LoadTestResult>(run)
+    expect(result.timeline.reduce((sum, point) => sum + point.records, 0)).toBe(result.sent)
+  })
+
   it('--rate paces the sends, leaves the warm-up out and mixes in the poison share', async () => {
     const run = await runCli(['load-test', '--topic', paced, '--rate', '500', '--count', '1000', '--warmup', '1s', '--poison', '1%', '--size', '300B', '--json'])
     expect(run.code, run.stderr).toBe(0)

@@ -41,7 +41,8 @@ export interface LoadTestOptions {
   e2e?: {postgres: KpipeConfig['postgres']; timeoutMs: number}
   objectives: LoadObjectives
   signal?: AbortSignal
-  onProgress?: (point: TimelinePoint) => void
+  /** Each interval's point; `seconds`: how long its window was (the last one, at the end, may be short). */
+  onProgress?: (point: TimelinePoint, window: {seconds: number}) => void
   debug?: boolean
 }
 
@@ -121,9 +122,9 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRes
     await Promise.all(handles.map((handle) => handle.ready))
     // A common start a moment ahead, so that every producer's first slot is the same instant.
     const startWallUs = Date.now() * 1000 + 20_000
-    const windows = new WindowMerger(n, startWallUs, (point) => {
+    const windows = new WindowMerger(n, startWallUs, (point, seconds) => {
       timeline.push(point)
-      options.onProgress?.(point)
+      options.onProgress?.(point, {seconds})
     })
     results = await Promise.all(
       handles.map((handle) =>
@@ -323,7 +324,7 @@ class WindowMerger {
   constructor(
     private readonly producers: number,
     private readonly startWallUs: number,
-    private readonly emit: (point: TimelinePoint) => void,
+    private readonly emit: (point: TimelinePoint, seconds: number) => void,
   ) {}
 
   add(report: WindowReport): void {
@@ -351,7 +352,7 @@ class WindowMerger {
     const bytes = reports.reduce((t, r) => t + r.bytes, 0)
     const seconds = Math.max(...reports.map((r) => r.seconds))
     const summary = publish.summary()
-    this.emit({
+    const point: TimelinePoint = {
       atMs: Math.round((Date.now() * 1000 - this.startWallUs) / 1000),
       warmup: reports.some((r) => r.warmup),
       records,
@@ -361,7 +362,8 @@ class WindowMerger {
       latencyP99Ms: summary.p99,
       latencyMaxMs: summary.max,
       correctedP99Ms: corrected.summary().p99,
-    })
+    }
+    this.emit(point, seconds)
   }
 }
 
