@@ -31,7 +31,7 @@ import {upsertEvents, type EventRow} from '../src/lib/postgres/events-store.js'
 import {migrate} from '../src/lib/postgres/migrations.js'
 import {createPgPool} from '../src/lib/postgres/pool.js'
 import {registerCompressionCodecs} from '../src/lib/workers/codecs.js'
-import {consumerPerfTest, exited, fmt, freePort, load, loadAverage, log, produceFast, sampleMetric, trackProcess, writeJsonOut, type CounterSample} from './lib/harness.js'
+import {consumerPerfTest, exited, fmt, freePort, load, loadAverage, log, produceFast, sampleMetric, trackMachineCpu, trackProcess, writeJsonOut, type CounterSample, type CpuSplit} from './lib/harness.js'
 
 const REPO = path.resolve(import.meta.dirname, '..')
 const {values: args} = parseArgs({
@@ -144,7 +144,37 @@ interface Result {
   peakRssMiB: number | null
   cpuSeconds?: number
   wallSeconds?: number
+  /** CPU of every process over the drain (first write → last), per event: where the time went. */
+  cpuUsPerEvent?: Record<string, number> & {machineIdleShare: number}
   note: string
+}
+
+/** The machine's processes, grouped for the CPU split of a drain. */
+function processGroup(pid: number, comm: string, cmdline: string): string {
+  if (pid === process.pid) return 'bench harness'
+  if (/bin\/run\.js worker events/.test(cmdline)) return 'kpipe worker'
+  if (comm === 'postgres') return 'PostgreSQL'
+  if (comm.startsWith('redis-server')) return 'Redis'
+  if (/ConnectStandalone/.test(cmdline)) return 'Kafka Connect'
+  if (/ kafka\.Kafka /.test(cmdline)) return 'Kafka broker'
+  return 'other'
+}
+let machine: ReturnType<typeof trackMachineCpu> | undefined
+
+function perEvent(split: CpuSplit): Record<string, number> & {machineIdleShare: number} {
+  const out: Record<string, number> = {}
+  for (const [group, seconds] of Object.entries(split.seconds)) if (seconds > 0) out[group] = Math.round((seconds * 1e6 * 10) / N) / 10
+  out.machine = Math.round((split.busySeconds * 1e6 * 10) / N) / 10
+  return {...out, machineIdleShare: Math.round((1000 * split.idleSeconds) / (split.idleSeconds + split.busySeconds)) / 1000}
+}
+
+function describeSplit(split: Result['cpuUsPerEvent']): string {
+  if (!split) return ''
+  const {machine: total, machineIdleShare, ...groups} = split
+  const parts = Object.entries(groups)
+    .sort((a, b) => b[1] - a[1])
+    .map(([group, us]) => `${group} ${us}`)
+  return `; CPU µs per event over the drain: ${parts.join(', ')} (machine ${total}, ${Math.round(machineIdleShare * 100)}% idle)`
 }
 
 /** The worker's records written, every 500 ms of its drain (for the drain-rate picture). */
@@ -163,15 +193,20 @@ async function runKpipe(): Promise<Result> {
     {cwd: REPO, env: {...process.env, KPIPE_BROKERS: BROKERS.join(','), KPIPE_PG_URL: PG_URL, KPIPE_REDIS_URL: REDIS_URL}, stdio: ['ignore', 'pipe', 'pipe']},
   )
   const rss = trackProcess(child.pid!)
+  const sampledFrom = Date.now()
   const written = sampleMetric(metricsPort, 'kpipe_worker_records_written_total')
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
   const code = await exited(child)
-  const wall = (Date.now() - started) / 1000
+  const exitedAt = Date.now()
+  const wall = (exitedAt - started) / 1000
   const {peakRssMiB: peak, cpuSeconds: cpu, rssSeries: rssOverTime} = rss.stop()
   drainSeries = written.stop()
+  // The drain: from the last sample before the first write to the exit (a second of shutdown).
+  const firstWrite = drainSeries.findIndex((x) => x.value > 0)
+  const drainFrom = sampledFrom + (firstWrite > 0 ? drainSeries[firstWrite - 1]!.atMs : 0)
   workerRssSeries = rssOverTime
   if (code !== 0) throw new Error(`kpipe worker events exited ${code}: ${stderr.slice(-3000)}`)
   const summary = JSON.parse(stdout) as {consumed: number; inserted: number; durationMs: number; deadLettered: number; projectionsStale: boolean}
@@ -185,6 +220,7 @@ async function runKpipe(): Promise<Result> {
     peakRssMiB: peak,
     cpuSeconds: cpu,
     wallSeconds: wall,
+    ...(machine ? {cpuUsPerEvent: perEvent(machine.between(drainFrom, exitedAt))} : {}),
     note: `concurrency ${args.concurrency}, batch ${args['batch-size']}${args['worker-args'] ? ` ${args['worker-args']}` : ''}; wall ${wall.toFixed(1)} s with start-up and caught-up check (${Math.round(N / wall).toLocaleString('en-US')}/s); projections stale at exit: ${summary.projectionsStale}`,
   }
 }
@@ -335,6 +371,8 @@ async function runConnect(): Promise<Result> {
   }
   const done = Date.now()
   const {peakRssMiB: peak, cpuSeconds: cpu} = rss.stop()
+  // The row count is asked every 500 ms: the drain began at most that long before the first row was seen.
+  const cpuUsPerEvent = machine && firstRowAt !== undefined ? perEvent(machine.between(firstRowAt - 500, done)) : undefined
   // JVM start-up and the connector's own start are excluded: first row to last row.
   const seconds = (done - (firstRowAt ?? started)) / 1000
   return {
@@ -345,6 +383,7 @@ async function runConnect(): Promise<Result> {
     peakRssMiB: peak,
     cpuSeconds: cpu,
     wallSeconds: (done - started) / 1000,
+    ...(cpuUsPerEvent ? {cpuUsPerEvent} : {}),
     note: `tasks.max ${args['connect-tasks']}, batch.size 2000, upsert on event_id; first row → last row (wall with JVM start ${((done - started) / 1000).toFixed(1)} s)`,
   }
 }
@@ -398,6 +437,7 @@ async function main(): Promise<void> {
   registerCompressionCodecs()
   await createTopics()
   const results: Result[] = []
+  machine = trackMachineCpu(processGroup)
   try {
     const avgBytes = await produceAll(kpipeTopic, (i) => {
       const e = event(i)
@@ -416,6 +456,7 @@ async function main(): Promise<void> {
     if (!args['no-connect']) results.push(await runConnect())
     if (args['kafka-read']) results.push(await runKafkaRead())
   } finally {
+    machine.stop()
     await cleanup().catch((error: unknown) => log(`cleanup failed: ${String(error)}`))
   }
 
@@ -431,7 +472,7 @@ async function main(): Promise<void> {
     '',
     '| run | events | seconds | events/s | peak RSS | notes |',
     '|---|---:|---:|---:|---:|---|',
-    ...results.map((r) => `| ${r.name} | ${fmt(r.events)} | ${r.seconds.toFixed(1)} | ${fmt(r.eventsPerSec)} | ${r.peakRssMiB === null ? '-' : `${r.peakRssMiB} MiB`} | ${r.note} |`),
+    ...results.map((r) => `| ${r.name} | ${fmt(r.events)} | ${r.seconds.toFixed(1)} | ${fmt(r.eventsPerSec)} | ${r.peakRssMiB === null ? '-' : `${r.peakRssMiB} MiB`} | ${r.note}${describeSplit(r.cpuUsPerEvent)} |`),
     '',
     '| ratio | value | target (DESIGN §6) |',
     '|---|---:|---|',

@@ -4,7 +4,7 @@
  * measured).
  */
 import {spawn, type ChildProcess} from 'node:child_process'
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {loadavg} from 'node:os'
 import path from 'node:path'
@@ -189,6 +189,78 @@ export function trackProcess(pid: number): {stop(): {peakRssMiB: number; cpuSeco
       return {peakRssMiB: Math.round(peakKb / 1024), cpuSeconds: cpu, rssSeries}
     },
   }
+}
+
+/** Where a drain's CPU went: seconds per process group, and the machine's busy and idle time. */
+export interface CpuSplit {
+  seconds: Record<string, number>
+  busySeconds: number
+  idleSeconds: number
+}
+
+/**
+ * Samples every process's CPU time (/proc/<pid>/stat) every 200 ms; `between(t0, t1)` sums the
+ * growth per group given by `groupOf(pid, comm, cmdline)` from the sample at or before t0 to the one
+ * at or after t1 (Date.now() times), so a drain's split can leave a JVM's start-up out. A process
+ * born during the sampling counts from zero; one that exits keeps its last sample (PostgreSQL's
+ * backends end with their client). Also /proc/stat's busy and idle time: a drain with idle CPU is
+ * not CPU-bound. Written here because no maintained Node library follows every process of a
+ * machine with births and exits (pidusage samples given pids).
+ */
+export function trackMachineCpu(groupOf: (pid: number, comm: string, cmdline: string) => string): {stop(): void; between(t0: number, t1: number): CpuSplit} {
+  // Clock ticks since boot, the unit of a process's starttime.
+  const startedAtTicks = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * CLOCK_TICKS
+  const seen = new Map<number, {group: string; first: number; last: number}>()
+  const samples: {at: number; totals: Record<string, number>; busy: number; idle: number}[] = []
+  const sample = () => {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue
+      const pid = Number(name)
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+        // Fields after the command name (which may contain spaces); utime, stime, starttime are 14, 15, 22.
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        const ticks = Number(fields[11]) + Number(fields[12])
+        const entry = seen.get(pid)
+        if (entry) {
+          entry.last = ticks
+          continue
+        }
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+        const bornDuring = Number(fields[19]) > startedAtTicks
+        seen.set(pid, {group: groupOf(pid, comm, cmdline), first: bornDuring ? 0 : ticks, last: ticks})
+      } catch {
+        // gone between readdir and read
+      }
+    }
+    const totals: Record<string, number> = {}
+    for (const {group, first, last} of seen.values()) totals[group] = (totals[group] ?? 0) + last - first
+    samples.push({at: Date.now(), totals, ...machineTicks()})
+  }
+  sample()
+  const timer = setInterval(sample, 200)
+  return {
+    stop: () => {
+      sample()
+      clearInterval(timer)
+    },
+    between: (t0, t1) => {
+      const from = samples.findLast((x) => x.at <= t0) ?? samples[0]!
+      const to = samples.find((x) => x.at >= t1) ?? samples.at(-1)!
+      const seconds: Record<string, number> = {}
+      for (const [group, ticks] of Object.entries(to.totals)) seconds[group] = (ticks - (from.totals[group] ?? 0)) / CLOCK_TICKS
+      return {seconds, busySeconds: (to.busy - from.busy) / CLOCK_TICKS, idleSeconds: (to.idle - from.idle) / CLOCK_TICKS}
+    },
+  }
+}
+
+/** /proc/stat's first line: every CPU's busy and idle (idle + iowait) ticks. */
+function machineTicks(): {busy: number; idle: number} {
+  const values = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+  const idle = (values[3] ?? 0) + (values[4] ?? 0)
+  const total = values.slice(0, 8).reduce((a, b) => a + b, 0)
+  return {busy: total - idle, idle}
 }
 
 export function exited(child: ChildProcess): Promise<number | null> {
