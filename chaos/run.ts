@@ -519,6 +519,22 @@ function describeReadiness(run: Run, transitions: {at: number; status: number}[]
   return `/readyz: ${transitions.map((t) => `${label(t.status)} at ${run.seconds(t.at)} s`).join(' → ')}`
 }
 
+/**
+ * Runs a fault with the pipeline's /readyz watched, then waits (up to 2 minutes) until it answers
+ * 200 again, with this worker or the one systemd would have started instead; notes the transitions.
+ */
+async function withReadiness(run: Run, pipeline: Pipeline, fault: () => Promise<void>): Promise<void> {
+  const readiness = watchReadiness(run, pipeline)
+  try {
+    await fault()
+    const deadline = Date.now() + 120_000
+    while (readiness.transitions.at(-1)?.status !== 200 && Date.now() < deadline) await sleep(250)
+  } finally {
+    readiness.stop()
+  }
+  run.notes.push(describeReadiness(run, readiness.transitions))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The scenarios' faults
 // ---------------------------------------------------------------------------------------------
@@ -589,21 +605,14 @@ const FAULTS: Record<ScenarioName, (run: Run) => Promise<void>> = {
   async 'pg-restart'(run) {
     const [pipeline] = run.stage.pipelines as [Pipeline]
     const postgres = run.stage.postgres!
-    const readiness = watchReadiness(run, pipeline)
-    try {
+    await withReadiness(run, pipeline, async () => {
       await run.at(DURATION_MS * 0.3)
       await postgres.stop()
       const down = Date.now()
       await sleep(args.quick ? 5000 : 10_000)
       await postgres.start()
       run.fault('PostgreSQL down (pg_ctl stop -m fast, then start)', down, Date.now())
-      // Ready again, with this worker or the one systemd would have started instead.
-      const deadline = Date.now() + 120_000
-      while (readiness.transitions.at(-1)?.status !== 200 && Date.now() < deadline) await sleep(250)
-    } finally {
-      readiness.stop()
-    }
-    run.notes.push(describeReadiness(run, readiness.transitions))
+    })
     run.notes.push(run.exits.length === 0 ? 'the worker rode the restart out (it retried; no exit)' : `the worker exited and was restarted: ${run.exits.join('; ')}`)
   },
 
@@ -671,20 +680,14 @@ async function pgDiskFull(run: Run): Promise<void> {
   const [pipeline] = run.stage.pipelines as [Pipeline]
   const disk = run.stage.disk!
   const hold = args.quick ? 5000 : 15_000
-  const readiness = watchReadiness(run, pipeline)
-  try {
+  await withReadiness(run, pipeline, async () => {
     await run.at(DURATION_MS * 0.3)
     disk.fill()
     const full = Date.now()
     await sleep(hold)
     disk.free()
     run.fault("pipeline.events' disk full (its tablespace's file system filled to the last page, then the filler deleted)", full, Date.now())
-    const deadline = Date.now() + 120_000
-    while (readiness.transitions.at(-1)?.status !== 200 && Date.now() < deadline) await sleep(250)
-  } finally {
-    readiness.stop()
-  }
-  run.notes.push(describeReadiness(run, readiness.transitions))
+  })
   const refusals = run.live(pipeline).map((w) => (w.stderr().match(/No space left on device/g) ?? []).length).reduce((a, b) => a + b, 0)
   run.notes.push(`PostgreSQL's "No space left on device" in the worker's log: ${refusals} time(s) (the first failure and every tenth retry are logged)`)
   if (refusals === 0) run.problems.push('the worker never logged a write refused for lack of disk space: the fault did not reach it')
