@@ -210,7 +210,7 @@ export interface CpuSplit {
 export function trackMachineCpu(groupOf: (pid: number, comm: string, cmdline: string) => string): {stop(): void; between(t0: number, t1: number): CpuSplit} {
   // Clock ticks since boot, the unit of a process's starttime.
   const startedAtTicks = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * CLOCK_TICKS
-  const seen = new Map<number, {group: string; first: number; last: number}>()
+  const seen = new Map<number, {group: string; comm: string; first: number; last: number}>()
   const samples: {at: number; totals: Record<string, number>; busy: number; idle: number}[] = []
   const sample = () => {
     for (const name of readdirSync('/proc')) {
@@ -221,15 +221,20 @@ export function trackMachineCpu(groupOf: (pid: number, comm: string, cmdline: st
         // Fields after the command name (which may contain spaces); utime, stime, starttime are 14, 15, 22.
         const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
         const ticks = Number(fields[11]) + Number(fields[12])
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
         const entry = seen.get(pid)
-        if (entry) {
+        // A process that executed another program (`stack tool` → java) is grouped again.
+        if (entry && entry.comm === comm) {
           entry.last = ticks
           continue
         }
-        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+        const group = groupOf(pid, comm, readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '))
+        if (entry) {
+          Object.assign(entry, {group, comm, last: ticks})
+          continue
+        }
         const bornDuring = Number(fields[19]) > startedAtTicks
-        seen.set(pid, {group: groupOf(pid, comm, cmdline), first: bornDuring ? 0 : ticks, last: ticks})
+        seen.set(pid, {group, comm, first: bornDuring ? 0 : ticks, last: ticks})
       } catch {
         // gone between readdir and read
       }
