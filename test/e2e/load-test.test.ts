@@ -14,6 +14,7 @@ const topic = uniqueName('e2e-load')
 const paced = uniqueName('e2e-load-paced')
 const live = uniqueName('e2e-load-live')
 const idle = uniqueName('e2e-load-idle')
+const progress = uniqueName('e2e-load-progress')
 let pool: pg.Pool
 
 async function topicRecords(name: string): Promise<number> {
@@ -28,11 +29,11 @@ async function topicRecords(name: string): Promise<number> {
 
 beforeAll(async () => {
   pool = await pgPool()
-  for (const name of [topic, paced, live, idle]) await createTopics(name, 3)
+  for (const name of [topic, paced, live, idle, progress]) await createTopics(name, 3)
 })
 
 afterAll(async () => {
-  for (const name of [topic, paced, live, idle]) await deleteTopics(name).catch(() => undefined)
+  for (const name of [topic, paced, live, idle, progress]) await deleteTopics(name).catch(() => undefined)
   if (pool) {
     await deleteRows(pool, live)
     await pool.end()
@@ -70,7 +71,7 @@ describe('kpipe load-test', () => {
   })
 
   it('prints a progress line per --report-interval, none for the milliseconds of acknowledgements after the last one', async () => {
-    const run = await runCli(['load-test', '--topic', paced, '--rate', '1000', '--duration', '2s', '--report-interval', '500ms', '--json'])
+    const run = await runCli(['load-test', '--topic', progress, '--rate', '1000', '--duration', '2s', '--report-interval', '500ms', '--json'])
     expect(run.code, run.stderr).toBe(0)
     const times = [...run.stderr.matchAll(/^([\d.]+)s(?: \(warm-up\))?: [\d,]+ records, /gm)].map((m) => Number(m[1]))
     expect(times.length, run.stderr).toBeGreaterThanOrEqual(3)
