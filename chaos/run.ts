@@ -32,7 +32,7 @@ import {createBigQuery} from '../src/lib/bigquery/client.js'
 import {parseDuration} from '../src/lib/durations.js'
 import type {LoadTestResult} from '../src/lib/loadtest/load-test-service.js'
 import {startPrivateKafkaCluster, type PrivateKafkaCluster} from '../test/helpers/kafka-cluster.js'
-import {privatePort, startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis} from '../test/helpers/services.js'
+import {postgresOsUser, privatePort, startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis} from '../test/helpers/services.js'
 import {tcpProxy, type TcpProxy} from '../test/helpers/tcp-proxy.js'
 import {healthPort, kpipe, REPO, type Proc} from './lib/proc.js'
 import {CommitSampler, progressAcross, typicalGapMs} from './lib/progress.js'
@@ -251,7 +251,8 @@ interface SmallDisk {
 
 function smallDisk(sizeMiB: number): SmallDisk {
   const dir = mkdtempSync(path.join(tmpdir(), 'kpipe-chaos-disk-'))
-  const owner = process.getuid?.() === 0 ? `,uid=${execFileSync('id', ['-u', 'postgres'], {encoding: 'utf8'}).trim()},gid=${execFileSync('id', ['-g', 'postgres'], {encoding: 'utf8'}).trim()}` : ''
+  const pgUser = process.getuid?.() === 0 ? postgresOsUser() : undefined
+  const owner = pgUser ? `,uid=${pgUser.uid},gid=${pgUser.gid}` : ''
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=0700${owner}`, 'tmpfs', dir], {stdio: ['ignore', 'ignore', 'pipe']})
   } catch (error) {

@@ -260,6 +260,8 @@ const NETWORK_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN
 const PG_AUTH = new Set(['28P01', '28000'])
 /** SQLSTATEs of a server that is going away or not taking connections. */
 const PG_UNAVAILABLE = /^(08...|57P0[1-4]|53300)$/
+/** SQLSTATEs of a server that is up but out of resources for now: 53100 disk_full, 53200 out_of_memory. */
+export const PG_OUT_OF_RESOURCES = new Set(['53100', '53200'])
 /** Missing schema objects: the schema was never migrated, or was dropped under a running worker. */
 const PG_SCHEMA_MISSING = new Set(['42P01', '42703', '3F000', '42883'])
 
@@ -301,8 +303,7 @@ function postgresError(error: unknown, fromPostgres = false): KpipeError | undef
         cause: error,
       })
     }
-    // 53100 disk_full, 53200 out_of_memory: the server is up but cannot take writes for now.
-    if (isServerError && (code === '53100' || code === '53200')) {
+    if (isServerError && PG_OUT_OF_RESOURCES.has(code)) {
       return new DependencyError('postgres', `PostgreSQL is out of ${code === '53100' ? 'disk space' : 'memory'}: ${err.message}.`, {
         hint: code === '53100' ? "Free space on the database server's disk (or grow it); kpipe's workers retry until writes succeed again." : "Check the database server's memory settings and load.",
         cause: error,

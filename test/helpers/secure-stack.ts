@@ -22,19 +22,19 @@ function parseExports(text: string): Record<string, string> {
   return env
 }
 
-/** The KPIPE_* variables `./scripts/stack env --secure` exports (the admin SCRAM user). */
-export async function secureEnv(): Promise<Record<string, string>> {
-  const {stdout} = await promisify(execFile)(path.join(repoRoot, 'scripts', 'stack'), ['env', '--secure'], {encoding: 'utf8'})
+async function stackEnv(args: string[]): Promise<Record<string, string>> {
+  const {stdout} = await promisify(execFile)(path.join(repoRoot, 'scripts', 'stack'), ['env', ...args], {encoding: 'utf8'})
   return parseExports(stdout)
 }
 
-/** secureEnv() as one of the stack's least-privilege SCRAM users (e.g. kpipe-events). */
+/** The KPIPE_* variables `./scripts/stack env --secure` exports (the admin SCRAM user). */
+export async function secureEnv(): Promise<Record<string, string>> {
+  return stackEnv(['--secure'])
+}
+
+/** secureEnv() as one of the stack's least-privilege SCRAM users (e.g. kpipe-events): `stack env --user`. */
 export async function principalEnv(user: string): Promise<Record<string, string>> {
-  const line = readFileSync(ACL_FILE, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`user ${user} `))
-  if (!line) throw new Error(`${ACL_FILE} has no user ${user}`)
-  return {...(await secureEnv()), KPIPE_KAFKA_USERNAME: user, KPIPE_KAFKA_PASSWORD: line.split(/\s+/)[2]!}
+  return stackEnv(['--user', user])
 }
 
 /** The variables of the mutual-TLS listener (.stack/tls/mtls.env, written by up --secure). */

@@ -225,6 +225,12 @@ async function stackPgBinDir(): Promise<string> {
   }
 }
 
+/** The uid and gid of the postgres OS user, which owns a private cluster's files when we run as root. */
+export function postgresOsUser(): {uid: number; gid: number} {
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], {encoding: 'utf8'}).trim())
+  return {uid: id('-u'), gid: id('-g')}
+}
+
 /** A PostgreSQL cluster of its own (initdb into a temporary directory), listening on 127.0.0.1. */
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const bin = await stackPgBinDir()
@@ -239,8 +245,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     return run(file, argv, {cwd: dir, timeout: 120_000})
   }
   if (asRoot) {
-    const uid = Number(execFileSync('id', ['-u', 'postgres'], {encoding: 'utf8'}).trim())
-    const gid = Number(execFileSync('id', ['-g', 'postgres'], {encoding: 'utf8'}).trim())
+    const {uid, gid} = postgresOsUser()
     chownSync(dir, uid, gid)
   }
   await pgRun('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'])

@@ -9,7 +9,7 @@ import pg from 'pg'
 
 import type {KpipeConfig} from '../config.js'
 import {redactUrl} from '../config.js'
-import {postgresDependencyError, tlsCertificateProblem} from '../error-classify.js'
+import {PG_OUT_OF_RESOURCES, postgresDependencyError, tlsCertificateProblem} from '../error-classify.js'
 import {ConfigError, DependencyError, KpipeError} from '../errors.js'
 
 export interface PgPoolOptions {
@@ -149,7 +149,7 @@ export async function withPgClient<T>(pool: pg.Pool, url: string, fn: (client: p
 
 function isConnectionError(error: Error): boolean {
   // A full disk or exhausted memory is the server's state, not this connection's.
-  if (['53100', '53200'].includes((error as {code?: string}).code ?? '')) return false
+  if (PG_OUT_OF_RESOURCES.has((error as {code?: string}).code ?? '')) return false
   return postgresDependencyError(error, {fromPostgres: true}) instanceof DependencyError || /Connection terminated|ECONNRESET|EPIPE/i.test(error.message)
 }
 
